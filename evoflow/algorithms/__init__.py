@@ -1,0 +1,15 @@
+"""Algorithm registry: name -> (module, class). Modules load on first use."""
+
+from __future__ import annotations
+
+import importlib
+
+ALGORITHMS: dict[str, tuple[str, str]] = {
+    "cbo": ("evoflow.algorithms.cbo", "CBO"),
+    "consensus_hopping": ("evoflow.algorithms.cbo", "ConsensusHopping"),
+}
+
+
+def get_algorithm(name: str):
+    module, cls = ALGORITHMS[name]
+    return getattr(importlib.import_module(module), cls)

@@ -1,0 +1,131 @@
+"""`evoflow run | resume | list`: the command line. Choices come from the registries.
+
+Every error the user can cause prints one line and exits 2, with no traceback.
+"""
+
+from __future__ import annotations
+
+import os
+import sys
+from pathlib import Path
+from typing import List, Optional
+
+import typer
+
+from evoflow.errors import EvoflowError
+
+app = typer.Typer(
+    name="evoflow", add_completion=False, no_args_is_help=True, pretty_exceptions_enable=False,
+    rich_markup_mode=None,
+    help="Evolutionary and gradient-free optimization on one vectorized JAX engine.\n\n"
+         "Examples:\n\n"
+         "  evoflow run cbo --env rastrigin\n\n"
+         "  evoflow run cbo --env rastrigin --preset tiny --seed 1 --set sigma=5 --set dim=10\n\n"
+         "  evoflow resume runs/cbo-rastrigin-20261130-120000-ab12-s0 --more 1000\n\n"
+         "  evoflow list")
+
+
+def _fail(e: EvoflowError) -> None:
+    print(f"error: {e}", file=sys.stderr)
+    raise typer.Exit(e.exit_code)
+
+
+def _setup_jax() -> None:
+    """Quiet logs, and a persistent compilation cache unless the user chose one."""
+    os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
+    import logging
+
+    for name in ("jax._src.xla_bridge", "absl", "brax"):
+        logging.getLogger(name).setLevel(logging.ERROR)
+    import jax
+
+    cache = os.environ.get("JAX_COMPILATION_CACHE_DIR") or os.path.join(
+        os.environ.get("XDG_CACHE_HOME", os.path.expanduser("~/.cache")), "evoflow", "jax")
+    jax.config.update("jax_compilation_cache_dir", cache)
+    jax.config.update("jax_persistent_cache_min_compile_time_secs", 0)
+
+
+@app.command(help="Start a run: evoflow run ALGO --env ENV [--preset P] [--seed S] "
+                  "[--set k=v ...] [--out DIR].\n\nExample: evoflow run cbo --env rastrigin "
+                  "--set iterations=2000 --set checkpoint_every=500")
+def run(
+    algo: str = typer.Argument(..., help="algorithm (see `evoflow list`)"),
+    env: str = typer.Option(..., "--env", help="task / environment name"),
+    preset: str = typer.Option("default", "--preset", help="tiny | default | gpu"),
+    seed: int = typer.Option(0, "--seed", help="random seed"),
+    set_: Optional[List[str]] = typer.Option(None, "--set", help="override a config key: k=v "
+                                             "(v parsed as JSON, else a string); repeatable"),
+    out: Path = typer.Option(Path("runs"), "--out", help="parent of the new run directory"),
+    quiet: bool = typer.Option(False, "--quiet", help="no progress output"),
+):
+    from evoflow import experiment
+    from evoflow.config import parse_set
+
+    try:
+        sets = parse_set(set_ or [])
+        experiment.writable_out(out)
+        _setup_jax()
+        prep = experiment.prepare(algo, env, preset, seed, sets)
+        path, summary = experiment.start(prep, out, quiet=quiet)
+    except experiment.Interrupted as e:
+        print(f"interrupted; checkpoint written. Resume with: evoflow resume {e.path}",
+              file=sys.stderr)
+        raise typer.Exit(130)
+    except EvoflowError as e:
+        _fail(e)
+    _print_summary(path, summary, quiet)
+
+
+@app.command(help="Continue a run from its last complete checkpoint; --more N extends its "
+                  "budget by N units of its budget key.\n\nExample: evoflow resume RUN --more 1000")
+def resume(
+    run_dir: Path = typer.Argument(..., metavar="RUN", help="a run directory"),
+    more: Optional[int] = typer.Option(None, "--more", help="add N units of the run's budget"),
+    quiet: bool = typer.Option(False, "--quiet", help="no progress output"),
+):
+    from evoflow import experiment
+
+    try:
+        if more is not None and more <= 0:
+            raise experiment.UsageError(f"--more {more}: must be a positive number")
+        _setup_jax()
+        path, summary = experiment.resume(run_dir, more, quiet=quiet)
+    except experiment.Interrupted as e:
+        print(f"interrupted; checkpoint written. Resume with: evoflow resume {e.path}",
+              file=sys.stderr)
+        raise typer.Exit(130)
+    except EvoflowError as e:
+        _fail(e)
+    _print_summary(path, summary, quiet)
+
+
+@app.command(name="list", help="Show each algorithm with the envs it accepts and their presets.")
+def list_() -> None:
+    from evoflow.algorithms import ALGORITHMS
+    from evoflow.experiment import accepted_envs, env_presets
+
+    for algo in ALGORITHMS:
+        print(algo)
+        for env in accepted_envs(algo):
+            presets = ", ".join(env_presets(env).get(algo, {})) or "-"
+            print(f"  {env:<14} presets: {presets}")
+
+
+def _print_summary(path: Path, summary: dict, quiet: bool) -> None:
+    if quiet:
+        return
+    keys = [k for k in summary if k not in ("algo", "env", "seed")]
+    body = "  ".join(f"{k}={_fmt(summary[k])}" for k in keys)
+    print(f"done: {path}\n  {body}")
+
+
+def _fmt(v) -> str:
+    return f"{v:.4g}" if isinstance(v, float) else str(v)
+
+
+def main() -> None:
+    app()
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,213 @@
+"""From a command line to a running engine: resolve the config, validate everything, then create.
+
+Config resolves declared defaults -> env preset (`envs/<env>.json`) -> `--set`. All validation
+(names, keys, types, ranges, env/algorithm fit, `--out` writable) finishes before anything is
+created, so bad input creates and overwrites nothing.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+from dataclasses import dataclass
+from importlib import resources
+from pathlib import Path
+from typing import Any, Callable
+
+from evoflow.algorithms import ALGORITHMS, get_algorithm
+from evoflow.config import ENGINE_SCHEMA, Param, closest, resolve
+from evoflow.errors import RunStateError, UsageError
+from evoflow.tasks import TASKS
+
+PRESETS = ("tiny", "default", "gpu")
+
+
+def env_presets(env: str) -> dict[str, dict[str, dict]]:
+    try:
+        text = resources.files("evoflow.envs").joinpath(f"{env}.json").read_text()
+    except FileNotFoundError:
+        return {}
+    return json.loads(text)
+
+
+def accepted_envs(algo: str) -> list[str]:
+    cls = get_algorithm(algo)
+    return [env for env, entry in TASKS.items() if set(entry.kinds) & set(cls.accepts)]
+
+
+def check_names(algo: str, env: str, preset: str) -> None:
+    if algo not in ALGORITHMS:
+        raise UsageError(f"unknown algorithm {algo!r}{closest(algo, ALGORITHMS)}; choose one of "
+                         f"{', '.join(ALGORITHMS)}")
+    if env not in TASKS:
+        raise UsageError(f"unknown env {env!r}{closest(env, TASKS)}; envs for {algo}: "
+                         f"{', '.join(accepted_envs(algo))}")
+    fits = accepted_envs(algo)
+    if env not in fits:
+        raise UsageError(f"env {env!r} does not fit {algo}; envs it accepts: {', '.join(fits)}")
+    presets = env_presets(env).get(algo, {})
+    if preset not in presets:
+        raise UsageError(f"unknown preset {preset!r} for {algo} on {env}; presets: "
+                         f"{', '.join(presets) or 'none'}")
+
+
+@dataclass
+class Prepared:
+    """A validated run, nothing created yet."""
+
+    algo: str
+    env: str
+    preset: str
+    seed: int
+    cfg: dict[str, Any]
+    schema: dict[str, Param]
+    strategy: Any
+    task: Any
+
+    def config_record(self) -> dict:
+        import evoflow
+
+        return {"algo": self.algo, "env": self.env, "preset": self.preset, "seed": self.seed,
+                "evoflow": evoflow.__version__, "config": self.cfg}
+
+
+def prepare(algo: str, env: str, preset: str, seed: int, sets: dict[str, Any]) -> Prepared:
+    from evoflow.algorithms.base import TaskInfo
+    from evoflow.engine.loop import check_budget
+
+    check_names(algo, env, preset)
+    if seed < 0:
+        raise UsageError(f"--seed {seed}: the seed must be >= 0")
+    cls = get_algorithm(algo)
+    entry = TASKS[env]
+    task_cls = entry.load()
+    schema = {**ENGINE_SCHEMA, **task_cls.SCHEMA, **cls.SCHEMA}
+    cfg = resolve(schema, [(f"envs/{env}.json preset {preset!r}", env_presets(env)[algo][preset]),
+                           ("--set", sets)])
+    if cfg["dtype"] == "float64":
+        import jax
+
+        jax.config.update("jax_enable_x64", True)
+    task = entry.make(cfg)
+    check_budget(cfg, task)
+    if cfg["snapshot_every"] and cfg["snapshot_every"] % cfg["log_every"]:
+        raise UsageError(f"--set snapshot_every={cfg['snapshot_every']}: must be a multiple of "
+                         f"log_every ({cfg['log_every']})")
+    if cfg["workers"] and cfg.get("evaluator", "jax") != "numpy":
+        raise UsageError(f"--set workers={cfg['workers']}: worker processes evaluate on the host "
+                         f"loop; add --set evaluator=numpy (or use workers=0)")
+    lo, hi = task.init_box()
+    dom = task.domain()
+    info = TaskInfo(task.dim, lo, hi, None if dom is None else dom[0],
+                    None if dom is None else dom[1])
+    strategy = cls(cfg, info)
+    return Prepared(algo, env, preset, seed, cfg, schema, strategy, task)
+
+
+def _printer(quiet: bool) -> Callable[[str], None]:
+    return (lambda s: None) if quiet else (lambda s: print(s, flush=True))
+
+
+def _host_evaluator(prep: Prepared):
+    from evoflow.engine.hosteval import HostEvaluator
+
+    return HostEvaluator(prep.env, prep.cfg, prep.task)
+
+
+def _build_engine(prep: Prepared, run, out, quiet: bool):
+    import jax.numpy as jnp
+
+    from evoflow.engine.devices import make_mesh
+    from evoflow.engine.loop import Engine
+
+    host = prep.cfg.get("evaluator", "jax") == "numpy"
+    return Engine(prep.strategy, prep.task, prep.cfg, run, make_mesh(), seed=prep.seed,
+                  host_evaluator=_host_evaluator(prep) if host else None, out=out,
+                  progress_keys=tuple(prep.task.progress_keys) + ("runs_active",),
+                  dtype=jnp.float64 if prep.cfg["dtype"] == "float64" else jnp.float32,
+                  quiet=quiet)
+
+
+def _summary_extra(prep: Prepared, n_devices: int) -> dict:
+    return {"algo": prep.algo, "env": prep.env, "seed": prep.seed,
+            "n_runs": prep.strategy.n_runs, "devices": n_devices}
+
+
+def start(prep: Prepared, out_dir: Path, quiet: bool = False) -> tuple[Path, dict]:
+    """Create the run directory and run to the budget."""
+    import jax
+
+    from evoflow.engine.loop import LoopState
+    from evoflow.engine.prng import versions_record
+    from evoflow.engine.rundir import RunDir, run_name
+
+    out = _printer(quiet)
+    run = RunDir.create(out_dir, run_name(prep.algo, prep.env, prep.seed))
+    run.write_json("config.json", prep.config_record())
+    run.write_json("versions.json", versions_record())
+    out(f"evoflow run {prep.algo} on {prep.env} (preset {prep.preset}, seed {prep.seed}) -> "
+        f"{run.path}")
+    engine = _build_engine(prep, run, out, quiet)
+    try:
+        summary = engine.run_loop(engine.initial_state(), LoopState(),
+                                  _summary_extra(prep, jax.device_count()))
+    except KeyboardInterrupt:
+        raise Interrupted(run.path) from None
+    return run.path, summary
+
+
+class Interrupted(Exception):
+    def __init__(self, path: Path):
+        super().__init__(str(path))
+        self.path = path
+
+
+def resume(path: Path, more: int | None, quiet: bool = False) -> tuple[Path, dict]:
+    import jax
+
+    from evoflow.engine.rundir import SUMMARY, RunDir
+
+    out = _printer(quiet)
+    if more is not None and more <= 0:
+        raise UsageError(f"--more {more}: must be a positive number of budget units")
+    run = RunDir.open(path)
+    rec = run.read_json("config.json")
+    try:
+        algo, env, preset, seed, cfg = (rec["algo"], rec["env"], rec["preset"], rec["seed"],
+                                        dict(rec["config"]))
+    except (KeyError, TypeError):
+        raise RunStateError(f"{run / 'config.json'}: not written by evoflow run") from None
+    budget_key = next(k for k in ("iterations", "evaluations", "wall_s") if cfg.get(k) is not None)
+    if more is not None:
+        cfg[budget_key] = cfg[budget_key] + more
+    prep = _prepare_resolved(algo, env, preset, seed, cfg)
+    engine = _build_engine(prep, run, out, quiet)
+    state, loop, meta = engine.restore(report=lambda s: out(f"warning: {s}"))
+    if meta.get("finished") and more is None:
+        raise UsageError(f"{run.path}: the run is finished; add --more N to extend its "
+                         f"{budget_key} budget")
+    if more is not None:
+        rec["config"] = cfg
+        run.write_json("config.json", rec)
+    if (run / SUMMARY).exists():
+        (run / SUMMARY).unlink()
+    out(f"evoflow resume {run.path}: {algo} on {env} from iteration {loop.iteration}")
+    try:
+        summary = engine.run_loop(state, loop, _summary_extra(prep, jax.device_count()))
+    except KeyboardInterrupt:
+        raise Interrupted(run.path) from None
+    return run.path, summary
+
+
+def _prepare_resolved(algo, env, preset, seed, cfg) -> Prepared:
+    """Rebuild a run's objects from its fully resolved config (config.json)."""
+    check_names(algo, env, preset)
+    return prepare(algo, env, preset, seed, {**cfg})
+
+
+def writable_out(out: Path) -> None:
+    from evoflow.engine.rundir import check_writable_parent
+
+    check_writable_parent(out)
+    if os.path.exists(out) and not os.path.isdir(out):
+        raise UsageError(f"--out {out}: not a directory")

@@ -1,0 +1,29 @@
+"""Task registry: env name -> factory. `evoflow run ALGO --env NAME` resolves NAME here."""
+
+from __future__ import annotations
+
+import importlib
+from dataclasses import dataclass
+
+
+@dataclass(frozen=True)
+class TaskEntry:
+    module: str
+    cls: str
+    kinds: tuple[str, ...]
+    args: tuple = ()
+
+    def load(self):
+        return getattr(importlib.import_module(self.module), self.cls)
+
+    def make(self, cfg):
+        return self.load()(*self.args, cfg)
+
+
+_FUNCTIONS = ("sphere", "rastrigin", "ackley", "rosenbrock", "griewank", "schwefel", "levy")
+
+TASKS: dict[str, TaskEntry] = {
+    **{name: TaskEntry("evoflow.tasks.functions", "FunctionTask", ("function",), (name,))
+       for name in _FUNCTIONS},
+    "digits": TaskEntry("evoflow.tasks.digits", "DigitsTask", ("supervised",)),
+}

@@ -1,0 +1,74 @@
+"""The task contract: what the engine evaluates, with no knowledge of the algorithm that asks.
+
+A task evaluates a batch of flat parameter vectors for one *run* (independent runs share the task
+but may each hold their own data, e.g. a shifted optimum). Fitness is maximized: a task whose
+natural objective is a loss declares `sense = "min"` and returns `-loss`, with NaN mapped to -inf
+by the engine.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+
+from evoflow.config import Param
+
+
+class Task:
+    """Base class. Subclasses set the class attributes and implement the JAX methods."""
+
+    name: str = ""
+    sense: str = "min"  # the natural objective's sense; fitness is always maximized
+    kinds: tuple[str, ...] = ()  # what the task offers: "function", "supervised", "descriptor", ...
+    SCHEMA: dict[str, Param] = {}
+    progress_keys: tuple[str, ...] = ()  # metrics shown beside the progress bar
+
+    def __init__(self, cfg: dict[str, Any]):
+        self.cfg = cfg
+
+    # --- shapes and boxes -------------------------------------------------------------------
+    @property
+    def dim(self) -> int:
+        raise NotImplementedError
+
+    def init_box(self) -> tuple[np.ndarray, np.ndarray]:
+        """Box of the initial sampling distribution, each (dim,)."""
+        raise NotImplementedError
+
+    def domain(self) -> tuple[np.ndarray, np.ndarray] | None:
+        """Search domain (for box constraints), or None if unbounded."""
+        return None
+
+    # --- per-run data -----------------------------------------------------------------------
+    def setup(self, key: jax.Array, run: jax.Array) -> Any:
+        """Data of one run (a pytree), built from the run's own key; vmapped over runs."""
+        return {}
+
+    # --- evaluation -------------------------------------------------------------------------
+    def evaluate(self, run_data: Any, params: jax.Array, key: jax.Array) -> jax.Array:
+        """Fitness (maximized) of params (B, dim) for one run; pure JAX."""
+        raise NotImplementedError
+
+    numpy_evaluator: bool = False
+
+    def evaluate_numpy(self, run_data: dict[str, np.ndarray], params: np.ndarray) -> np.ndarray:
+        """Host evaluation of params (P, dim); run_data leaves are rows per individual (P, ...)."""
+        raise NotImplementedError
+
+    # --- reporting --------------------------------------------------------------------------
+    def metrics(self, run_data: Any, points: jax.Array, valid: jax.Array) -> dict[str, jax.Array]:
+        """Scalar metrics of the runs' reported points (M, dim); pure JAX, exact reductions only
+        (counts, min, max), so that they do not depend on how the runs axis is sharded."""
+        return {}
+
+    def summary(self, metrics: dict[str, float]) -> dict[str, Any]:
+        """Entries for summary.json from the last metrics line."""
+        return {}
+
+
+def nonfinite_to_neg_inf(fitness: jax.Array) -> jax.Array:
+    """DESIGN.md's NaN policy at the task boundary: NaN or +inf fitness counts as -inf."""
+    return jnp.where(jnp.isnan(fitness) | (fitness == jnp.inf), -jnp.inf, fitness)
