@@ -62,7 +62,6 @@ class CBORuns:
     evaluations: jax.Array  # (M,) evaluations spent
     last_improvement: jax.Array  # (M,) iteration of the last best_energy improvement
     epoch: jax.Array  # (M,) cooling epochs completed
-    nonfinite: jax.Array  # (M,) non-finite evaluations in the last iteration
     active: jax.Array  # (M,) still iterating
     valid: jax.Array  # (M,) a real run (False: padding for an even sharding)
     run_index: jax.Array  # (M,) global index: per-run keys are fold_in(key, run_index)
@@ -133,6 +132,11 @@ def cbo_move(x, c, energy, consensus_energy, xi, sigma, p: CBOParams, *, noise: 
     else:
         diffusion = scale * jnp.linalg.norm(diff, axis=-1, keepdims=True) * xi
     return x - drift + diffusion
+
+
+def step_noise_keys(key, run):
+    """Keys of one run's three standard normal draws in a move: (diffusion, floor, kick)."""
+    return jax.random.split(jax.random.fold_in(key, run), 3)
 
 
 def hop(c, xi, sigma):
@@ -254,7 +258,7 @@ class CBO(Strategy):
             iteration_best=inf, prev_consensus=mean, best_x=mean, best_energy=inf,
             batch_idx=jnp.zeros((m, self.b), jnp.int32), perm=perm,
             ptr=zeros_i, iteration=zeros_i, evaluations=zeros_i, last_improvement=zeros_i,
-            epoch=zeros_i, nonfinite=zeros_i, active=run_index < self.n_runs,
+            epoch=zeros_i, active=run_index < self.n_runs,
             valid=run_index < self.n_runs, run_index=run_index)
         return CBOState(runs=runs, params=p)
 
@@ -315,13 +319,11 @@ class CBO(Strategy):
                                                                        energy)
         if self.b == self.n:
             stored = energy
-        nonfinite = jnp.sum(~jnp.isfinite(energy), axis=1).astype(jnp.int32)
         return r.replace(
             alpha=w(alpha, r.alpha), prev_consensus=w(r.consensus, r.prev_consensus),
             consensus=w(c, r.consensus), best_x=w(best_x, r.best_x),
             best_energy=w(best_e, r.best_energy), last_improvement=w(last_imp, r.last_improvement),
             energy=w(stored, r.energy), evaluations=r.evaluations + act * self.b,
-            nonfinite=jnp.where(act, nonfinite, 0),
             iteration_best=w(jnp.min(energy, axis=1), r.iteration_best))
 
     def _move(self, key, state: CBOState):
@@ -333,31 +335,31 @@ class CBO(Strategy):
                       jnp.asarray(self.task.domain_high, r.x.dtype))
 
         def one(run, x, energy, c, e_c, prev_c, sigma, idx):
-            k = jax.random.fold_in(key, run)
-            k_noise, k_floor, k_kick = jax.random.split(k, 3)
             xs = x if idx is None else x[idx]
             es = energy if idx is None else energy[idx]
-            xi = jax.random.normal(k_noise, xs.shape, xs.dtype)
+            k_noise, k_floor, k_kick = step_noise_keys(key, run)
+            normal = lambda k: jax.random.normal(k, xs.shape, xs.dtype)  # noqa: E731
+            xi = normal(k_noise)
             if cfg["update"] == "hopping":
                 new = hop(c, xi, sigma)
             else:
                 new = cbo_move(xs, c, es, e_c, xi, sigma, p, noise=cfg["noise"],
                                convention=cfg["sigma_convention"], heaviside=self.heaviside)
             if cfg["sigma_floor"] > 0:
-                new = new + p.sigma_floor * jnp.sqrt(p.dt) * jax.random.normal(
-                    k_floor, xs.shape, xs.dtype)
+                new = new + p.sigma_floor * jnp.sqrt(p.dt) * normal(k_floor)
             if cfg["stall_tol"] > 0:
                 stalled = jnp.max(jnp.abs(c - prev_c)) < p.stall_tol
-                kick = sigma * jnp.sqrt(p.dt) * jax.random.normal(k_kick, xs.shape, xs.dtype)
-                new = new + jnp.where(stalled, kick, 0.0)
+                new = new + jnp.where(stalled, sigma * jnp.sqrt(p.dt) * normal(k_kick), 0.0)
             if domain is not None:
                 new = (jnp.clip(new, *domain) if cfg["box"] == "clip" else reflect(new, *domain))
             return new if idx is None else x.at[idx].set(new)
 
-        idx = moved_idx if moved_idx is not None else jnp.zeros((r.x.shape[0], 0), jnp.int32)
-        x = jax.vmap(lambda *a: one(*a[:-1], a[-1] if moved_idx is not None else None))(
-            r.run_index, r.x, r.energy, r.consensus, r.consensus_energy, r.prev_consensus,
-            r.sigma, idx)
+        per_run = (r.run_index, r.x, r.energy, r.consensus, r.consensus_energy,
+                   r.prev_consensus, r.sigma)
+        if moved_idx is None:
+            x = jax.vmap(lambda *a: one(*a, None))(*per_run)
+        else:
+            x = jax.vmap(one)(*per_run, moved_idx)
         act = r.active
         x = jnp.where(act[:, None, None], x, r.x)
         it = r.iteration + act
@@ -390,9 +392,8 @@ class CBO(Strategy):
 
     def _metrics(self, r: CBORuns):
         alpha = jnp.where(r.valid, r.alpha, jnp.nan)
-        return {"alpha_median": jnp.nanmedian(alpha),
-                "runs_active": jnp.sum(r.active & r.valid),
-                "eval/nonfinite": jnp.sum(r.nonfinite)}
+        return {"alpha_median": jnp.nanmedian(alpha), "sigma_median": jnp.nanmedian(
+            jnp.where(r.valid, r.sigma, jnp.nan)), "runs_active": jnp.sum(r.active & r.valid)}
 
     # --- engine views -------------------------------------------------------------------------
     def reported(self, state):

@@ -80,7 +80,7 @@ FUNCTIONS: dict[str, FunctionSpec] = {
     "rastrigin": FunctionSpec(_rastrigin, (-5.12, 5.12), (-3.0, 3.0), 0.0, (-1.0, 1.0)),
     "ackley": FunctionSpec(_ackley, (-32.768, 32.768), (-3.0, 3.0), 0.0, (-1.0, 1.0)),
     "rosenbrock": FunctionSpec(_rosenbrock, (-5.0, 10.0), (-2.0, 2.0), 1.0, (-1.0, 1.0)),
-    "griewank": FunctionSpec(_griewank, (-600.0, 600.0), (-10.0, 10.0), 0.0, (-1.0, 1.0)),
+    "griewank": FunctionSpec(_griewank, (-600.0, 600.0), (-3.0, 3.0), 0.0, (-1.0, 1.0)),
     "schwefel": FunctionSpec(_schwefel, (-500.0, 500.0), (-500.0, 500.0), _SCHWEFEL_X,
                              (-20.0, 20.0)),
     "levy": FunctionSpec(_levy, (-10.0, 10.0), (-5.0, 5.0), 1.0, (-1.0, 1.0)),

@@ -1,0 +1,56 @@
+"""Shared fixtures: run the CLI in a subprocess, read run directories, compare runs."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+REPO = Path(__file__).resolve().parents[1]
+
+
+def cli_env(**extra) -> dict:
+    env = dict(os.environ)
+    env.setdefault("JAX_PLATFORMS", "cpu")
+    env.pop("XLA_FLAGS", None)
+    env.update({k: str(v) for k, v in extra.items()})
+    return env
+
+
+def evoflow(*args, timeout=600, env=None, check=True) -> subprocess.CompletedProcess:
+    """Run `evoflow ARGS` as a user would (python -m evoflow.cli), capturing output."""
+    proc = subprocess.run([sys.executable, "-m", "evoflow.cli", *map(str, args)],
+                          capture_output=True, text=True, timeout=timeout,
+                          env=env or cli_env(), cwd=REPO)
+    if check and proc.returncode != 0:
+        raise AssertionError(f"evoflow {' '.join(map(str, args))} exited {proc.returncode}:\n"
+                             f"{proc.stdout}\n{proc.stderr}")
+    return proc
+
+
+def only_run(parent: Path) -> Path:
+    runs = [p for p in Path(parent).iterdir() if p.is_dir()]
+    assert len(runs) == 1, runs
+    return runs[0]
+
+
+def untimed(record: dict) -> dict:
+    """A record without the fields that may differ between two runs of one config."""
+    return {k: v for k, v in record.items() if not k.startswith("time/") and k != "devices"}
+
+
+def metrics(run: Path) -> list[dict]:
+    return [untimed(json.loads(line)) for line in (run / "metrics.jsonl").read_text().splitlines()]
+
+
+def summary(run: Path) -> dict:
+    return json.loads((run / "summary.json").read_text())
+
+
+@pytest.fixture
+def run_cli():
+    return evoflow
