@@ -420,6 +420,7 @@ class CBO(Strategy):
 class ConsensusHopping(CBO):
     """V <- v_alpha(V) + sigma xi: CBO's fully discrete limit (Riedl et al. 2023, `CH.m`)."""
 
+    accepts = ("function",)
     SCHEMA = {**CBO.SCHEMA,
               "update": Param("hopping", "str", "hopping: x <- c + sigma xi", choices=("hopping",)),
               "sigma": Param(0.7, "float", "hopping radius sigma", check="positive"),
