@@ -11,7 +11,8 @@ from evoflow.algorithms import ALGORITHMS
 
 @pytest.mark.parametrize("algo", sorted(ALGORITHMS))
 def test_registered_algorithm_improves_on_sphere(algo):
-    prep = experiment.prepare(algo, "sphere", "tiny", 0, {"iterations": 60, "log_every": 20})
+    prep = experiment.prepare(algo, "sphere", "tiny", 0, {"iterations": 60, "log_every": 20,
+                                                          "snapshot_every": 20})
     engine = experiment._build_engine(prep, None, print, quiet=True)
     state = engine.initial_state()
     state, blocks = engine.advance(state, 0, 60)
