@@ -185,6 +185,9 @@ class CBO(Strategy):
         "init_std": Param(1.0, "float", "std of the gaussian init", check="positive"),
         "box": Param("none", "str", "constraint to the task's domain",
                      choices=("none", "clip", "reflect")),
+        "clip_abs": Param(1e8, "float", "after each step, NaN coordinates -> clip_abs and all "
+                          "clipped to [-clip_abs, clip_abs], as CBXpy's post-processing (0: off)",
+                          check="nonnegative"),
         "update": Param("sde", "str", "sde: CBO step; hopping: x <- c + sigma xi",
                         choices=("sde", "hopping")),
         "report": Param("best", "str", "a run's result: its best evaluated particle, or the "
@@ -352,6 +355,9 @@ class CBO(Strategy):
                 new = new + jnp.where(stalled, sigma * jnp.sqrt(p.dt) * normal(k_kick), 0.0)
             if domain is not None:
                 new = (jnp.clip(new, *domain) if cfg["box"] == "clip" else reflect(new, *domain))
+            if cfg["clip_abs"] > 0:  # keeps diverging dynamics (e.g. isotropic, d sigma^2 > 2 lam)
+                lim = jnp.asarray(cfg["clip_abs"], new.dtype)  # finite, as CBXpy does
+                new = jnp.clip(jnp.nan_to_num(new, nan=lim), -lim, lim)
             return new if idx is None else x.at[idx].set(new)
 
         per_run = (r.run_index, r.x, r.energy, r.consensus, r.consensus_energy,
