@@ -11,7 +11,7 @@ import pytest
 
 from evoflow.algorithms.base import TaskInfo
 from evoflow.algorithms.cbo import (CBO, ConsensusHopping, consensus_point, effective_sample_size,
-                                    ess_alpha, reflect, step_noise_keys)
+                                    ess_alpha, move_key, reflect)
 from evoflow.config import ENGINE_SCHEMA, resolve
 
 D = 3
@@ -88,8 +88,8 @@ def one_step(strategy, seed=0):
     return x0, state1, k_tell
 
 
-def noise(key, run, shape, which=0):
-    return np.asarray(jax.random.normal(step_noise_keys(key, run)[which], shape), np.float64)
+def noise(key, run, shape):
+    return np.asarray(jax.random.normal(move_key(key, run), shape), np.float64)
 
 
 @pytest.mark.parametrize("noise_type", ["anisotropic", "isotropic"])
@@ -128,19 +128,32 @@ def test_hopping_matches_closed_form():
                                    rtol=1e-4, atol=1e-5)
 
 
-def test_noise_floor_and_kick_add_their_terms():
+def test_noise_floor_and_kick_add_their_variance():
+    """Floor and kick are independent Gaussian terms; they are drawn folded into one normal:
+    x - drift + sqrt((sigma sqrt(dt) |x - c|)^2 + dt (floor^2 [+ sigma^2])) xi."""
     base = dict(n_particles=5, lam=1.0, dt=0.04, sigma=0.9, alpha=1.0, alpha_schedule="fixed")
-    _, plain, k = one_step(make(**base))
+    x0, plain, k = one_step(make(**base))
     _, floored, _ = one_step(make(**base, sigma_floor=0.3))
     _, kicked, _ = one_step(make(**base, stall_tol=1e9))  # always stalled
     _, calm, _ = one_step(make(**base, stall_tol=1e-30))  # never stalled
     for run in range(2):
-        shape = plain.runs.x[run].shape
-        np.testing.assert_allclose(floored.runs.x[run] - plain.runs.x[run],
-                                   0.3 * 0.2 * noise(k, run, shape, 1), rtol=1e-4, atol=1e-6)
-        np.testing.assert_allclose(kicked.runs.x[run] - plain.runs.x[run],
-                                   0.9 * 0.2 * noise(k, run, shape, 2), rtol=1e-4, atol=1e-6)
+        x = x0[run]
+        c = consensus_loop64(x, np.sum(x ** 2, axis=1), 1.0)
+        xi = noise(k, run, x.shape)
+        s2 = (0.9 * 0.2 * (x - c)) ** 2
+        for state, extra in ((floored, 0.3 ** 2), (kicked, 0.9 ** 2)):
+            want = x - 0.04 * (x - c) + np.sign(x - c) * np.sqrt(s2 + 0.04 * extra) * xi
+            np.testing.assert_allclose(state.runs.x[run], want, rtol=1e-4, atol=1e-5)
         np.testing.assert_array_equal(calm.runs.x[run], plain.runs.x[run])
+
+
+def test_noise_floor_moves_a_particle_on_the_consensus_point():
+    # Plain CBO freezes a particle at x = c (no drift, no diffusion); the floor does not.
+    s = make(n_particles=4, alpha=1e15, alpha_schedule="fixed", sigma_floor=0.5)
+    state = s.init(jax.random.key(0), 2)
+    x0 = np.asarray(state.runs.x)
+    state, _ = iterate(s, state, jax.random.key(1))
+    assert np.all(np.any(np.asarray(state.runs.x) != x0, axis=2))
 
 
 # --- evaluations, batches -----------------------------------------------------------------------
