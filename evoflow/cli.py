@@ -102,12 +102,12 @@ def resume(
 @app.command(name="list", help="Show each algorithm with the envs it accepts and their presets.")
 def list_() -> None:
     from evoflow.algorithms import ALGORITHMS
-    from evoflow.experiment import accepted_envs, env_presets
+    from evoflow.experiment import accepted_envs, algo_presets
 
     for algo in ALGORITHMS:
         print(algo)
         for env in accepted_envs(algo):
-            presets = ", ".join(env_presets(env).get(algo, {})) or "-"
+            presets = ", ".join(algo_presets(algo, env)) or "-"
             print(f"  {env:<14} presets: {presets}")
 
 

@@ -30,6 +30,11 @@ def env_presets(env: str) -> dict[str, dict[str, dict]]:
     return json.loads(text)
 
 
+def algo_presets(algo: str, env: str) -> dict[str, dict]:
+    """The presets of `algo` on `env` (an algorithm may share another's, e.g. cbo_memory)."""
+    return env_presets(env).get(get_algorithm(algo).presets_of or algo, {})
+
+
 def accepted_envs(algo: str) -> list[str]:
     cls = get_algorithm(algo)
     return [env for env, entry in TASKS.items() if set(entry.kinds) & set(cls.accepts)]
@@ -45,7 +50,7 @@ def check_names(algo: str, env: str, preset: str) -> None:
     fits = accepted_envs(algo)
     if env not in fits:
         raise UsageError(f"env {env!r} does not fit {algo}; envs it accepts: {', '.join(fits)}")
-    presets = env_presets(env).get(algo, {})
+    presets = algo_presets(algo, env)
     if preset not in presets:
         raise UsageError(f"unknown preset {preset!r} for {algo} on {env}; presets: "
                          f"{', '.join(presets) or 'none'}")
@@ -82,7 +87,7 @@ def prepare(algo: str, env: str, preset: str, seed: int, sets: dict[str, Any]) -
     entry = TASKS[env]
     task_cls = entry.load()
     schema = {**ENGINE_SCHEMA, **task_cls.SCHEMA, **cls.SCHEMA}
-    cfg = resolve(schema, [(f"envs/{env}.json preset {preset!r}", env_presets(env)[algo][preset]),
+    cfg = resolve(schema, [(f"envs/{env}.json preset {preset!r}", algo_presets(algo, env)[preset]),
                            ("--set", sets)])
     if cfg["dtype"] == "float64":
         import jax

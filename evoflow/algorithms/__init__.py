@@ -6,6 +6,7 @@ import importlib
 
 ALGORITHMS: dict[str, tuple[str, str]] = {
     "cbo": ("evoflow.algorithms.cbo", "CBO"),
+    "cbo_memory": ("evoflow.algorithms.cbo", "CBOMemory"),
     "consensus_hopping": ("evoflow.algorithms.cbo", "ConsensusHopping"),
 }
 

@@ -40,6 +40,7 @@ class Strategy:
     SCHEMA: dict[str, Param] = {}
     phases: int = 1
     n_runs: int = 1
+    presets_of: str | None = None  # use another registered algorithm's presets in envs/*.json
 
     def __init__(self, cfg: dict[str, Any], task: TaskInfo):
         self.cfg = cfg

@@ -39,6 +39,8 @@ class CBOParams:
     stall_tol: jax.Array
     energy_tol: jax.Array
     stagnation_tol: jax.Array
+    lam_memory: jax.Array
+    sigma_memory: jax.Array
 
 
 @struct.dataclass
@@ -65,6 +67,8 @@ class CBORuns:
     active: jax.Array  # (M,) still iterating
     valid: jax.Array  # (M,) a real run (False: padding for an even sharding)
     run_index: jax.Array  # (M,) global index: per-run keys are fold_in(key, run_index)
+    memory: jax.Array  # (M, N, d) each particle's best position (cbo_memory; else (M, 0, d))
+    memory_energy: jax.Array  # (M, N) its energy (else (M, 0))
 
 
 @struct.dataclass
@@ -119,7 +123,7 @@ def reflect(x: jax.Array, lo: jax.Array, hi: jax.Array) -> jax.Array:
 
 
 def cbo_move(x, c, energy, consensus_energy, xi, sigma, p: CBOParams, *, noise: str,
-             convention: str, heaviside: bool, extra_var=None):
+             convention: str, heaviside: bool, extra_var=None, memory=None):
     """One Euler-Maruyama step of the CBO SDE for particles x (n, d), noise xi (n, d).
 
     `extra_var` is the per-coordinate variance of independent Gaussian terms added in the same
@@ -134,6 +138,13 @@ def cbo_move(x, c, energy, consensus_energy, xi, sigma, p: CBOParams, *, noise: 
     scale = sigma * (math.sqrt(2.0) if convention == "sqrt2" else 1.0) * jnp.sqrt(p.dt)
     spread = diff if noise == "anisotropic" else jnp.linalg.norm(diff, axis=-1, keepdims=True)
     diffusion = scale * spread
+    if memory is not None:
+        to_memory = x - memory
+        drift = drift + p.lam_memory * p.dt * to_memory
+        m_spread = to_memory if noise == "anisotropic" else jnp.linalg.norm(
+            to_memory, axis=-1, keepdims=True)
+        m_var = (p.sigma_memory * jnp.sqrt(p.dt) * m_spread) ** 2
+        extra_var = m_var if extra_var is None else extra_var + m_var
     if extra_var is not None:  # keep the sign, so that extra_var = 0 changes nothing
         diffusion = jnp.where(diffusion < 0, -1.0, 1.0) * jnp.sqrt(diffusion ** 2 + extra_var)
     return x - drift + diffusion * xi
@@ -197,6 +208,12 @@ class CBO(Strategy):
                           check="nonnegative"),
         "update": Param("sde", "str", "sde: CBO step; hopping: x <- c + sigma xi",
                         choices=("sde", "hopping")),
+        "memory": Param(False, "bool", "CBOMemory (Grassi & Pareschi; Riedl 2023): consensus of "
+                        "the particles' best positions y, plus a drift and noise toward y"),
+        "lam_memory": Param(0.4, "float", "memory drift strength (CBXpy: 0.4)",
+                            check="nonnegative"),
+        "sigma_memory": Param(None, "float", "memory noise (null: lam_memory * sigma, as CBXpy)",
+                              check="nonnegative", nullable=True),
         "report": Param("best", "str", "a run's result: its best evaluated particle, or the "
                         "consensus point", choices=("best", "consensus")),
         "run_iterations": Param(0, "int", "stop a run after this many iterations (0: off)",
@@ -227,6 +244,9 @@ class CBO(Strategy):
         if cfg["box"] != "none" and task.domain_low is None:
             raise UsageError(f"--set box={cfg['box']}: this task has no domain; use box=none")
         self.heaviside = cfg["correction"] == "heaviside"
+        self.memory = cfg["memory"]
+        if self.memory and cfg["update"] == "hopping":
+            raise UsageError("--set memory=true: memory effects need update=sde, not hopping")
         self.phases = 2 if self.heaviside else 1
 
     def max_evaluations_per_iteration(self) -> int:
@@ -241,7 +261,9 @@ class CBO(Strategy):
             alpha=f(c["alpha"]), alpha_factor=f(c["alpha_factor"]), alpha_max=f(c["alpha_max"]),
             ess_eta=f(c["ess_eta"]), stall_tol=f(c["stall_tol"]),
             energy_tol=f(-jnp.inf if c["energy_tol"] is None else c["energy_tol"]),
-            stagnation_tol=f(c["stagnation_tol"]))
+            stagnation_tol=f(c["stagnation_tol"]), lam_memory=f(c["lam_memory"]),
+            sigma_memory=f(c["lam_memory"] * c["sigma"] if c["sigma_memory"] is None
+                           else c["sigma_memory"]))
 
     def init(self, key, n_runs_padded: int, dtype=jnp.float32, params: CBOParams | None = None):
         p = params if params is not None else self.default_params(dtype)
@@ -269,7 +291,9 @@ class CBO(Strategy):
             batch_idx=jnp.zeros((m, self.b), jnp.int32), perm=perm,
             ptr=zeros_i, iteration=zeros_i, evaluations=zeros_i, last_improvement=zeros_i,
             epoch=zeros_i, active=run_index < self.n_runs,
-            valid=run_index < self.n_runs, run_index=run_index)
+            valid=run_index < self.n_runs, run_index=run_index,
+            memory=x if self.memory else jnp.zeros((m, 0, d), dtype),
+            memory_energy=jnp.full((m, n if self.memory else 0), jnp.inf, dtype))
         return CBOState(runs=runs, params=p)
 
     # --- ask ----------------------------------------------------------------------------------
@@ -311,18 +335,37 @@ class CBO(Strategy):
         """Record a batch's energies: best particle, alpha (ess), consensus, counters."""
         schedule = self.cfg["alpha_schedule"]
 
-        def one(x, e, alpha, best_x, best_e, last_imp, it):
-            if schedule == "ess":
-                alpha = ess_alpha(e, p.ess_eta, p.alpha_max).astype(alpha.dtype)
-            c = consensus_point(x, e, alpha)
+        def best_of(x, e, best_x, best_e, last_imp, it):
             i = jnp.argmin(e)
             improved = e[i] < best_e - p.stagnation_tol
             better = e[i] < best_e
-            return (alpha, c, jnp.where(better, x[i], best_x), jnp.where(better, e[i], best_e),
+            return (jnp.where(better, x[i], best_x), jnp.where(better, e[i], best_e),
                     jnp.where(improved, it + 1, last_imp))
 
-        alpha, c, best_x, best_e, last_imp = jax.vmap(one)(
-            batch, energy, r.alpha, r.best_x, r.best_energy, r.last_improvement, r.iteration)
+        points, point_energy = batch, energy
+        if self.memory:  # y_i <- x_i where x_i improved; the consensus is taken over memories
+            def remember(y, e_y, idx, x, e):
+                better = e < e_y[idx]
+                y = y.at[idx].set(jnp.where(better[:, None], x, y[idx]))
+                return y, e_y.at[idx].set(jnp.minimum(e, e_y[idx]))
+
+            idx = r.batch_idx if self.b < self.n else jnp.broadcast_to(
+                jnp.arange(self.n, dtype=jnp.int32), r.batch_idx.shape)
+            r = r.replace(batch_idx=idx)
+            mem, mem_e = jax.vmap(remember)(r.memory, r.memory_energy, idx, batch, energy)
+            r = r.replace(memory=jnp.where(r.active[:, None, None], mem, r.memory),
+                          memory_energy=jnp.where(r.active[:, None], mem_e, r.memory_energy))
+            points = jnp.take_along_axis(r.memory, r.batch_idx[:, :, None], axis=1)
+            point_energy = jnp.take_along_axis(r.memory_energy, r.batch_idx, axis=1)
+
+        def consensus_of(x, e, alpha):
+            if schedule == "ess":
+                alpha = ess_alpha(e, p.ess_eta, p.alpha_max).astype(alpha.dtype)
+            return alpha, consensus_point(x, e, alpha)
+
+        alpha, c = jax.vmap(consensus_of)(points, point_energy, r.alpha)
+        best_x, best_e, last_imp = jax.vmap(best_of)(
+            batch, energy, r.best_x, r.best_energy, r.last_improvement, r.iteration)
         act = r.active
         w = lambda new, old: jnp.where(act.reshape(act.shape + (1,) * (new.ndim - 1)), new, old)  # noqa: E731
         stored = jax.vmap(lambda e_all, idx, e: e_all.at[idx].set(e))(r.energy, r.batch_idx,
@@ -344,9 +387,10 @@ class CBO(Strategy):
             domain = (jnp.asarray(self.task.domain_low, r.x.dtype),
                       jnp.asarray(self.task.domain_high, r.x.dtype))
 
-        def one(run, x, energy, c, e_c, prev_c, sigma, idx):
+        def one(run, x, energy, c, e_c, prev_c, sigma, y, idx):
             xs = x if idx is None else x[idx]
             es = energy if idx is None else energy[idx]
+            ys = None if not self.memory else (y if idx is None else y[idx])
             xi = jax.random.normal(move_key(key, run), xs.shape, xs.dtype)
             extra_var = None  # variance of the noise floor and the kick, per unit time
             if cfg["sigma_floor"] > 0:
@@ -362,7 +406,7 @@ class CBO(Strategy):
             else:
                 new = cbo_move(xs, c, es, e_c, xi, sigma, p, noise=cfg["noise"],
                                convention=cfg["sigma_convention"], heaviside=self.heaviside,
-                               extra_var=extra_var)
+                               extra_var=extra_var, memory=ys)
             if domain is not None:
                 new = (jnp.clip(new, *domain) if cfg["box"] == "clip" else reflect(new, *domain))
             if cfg["clip_abs"] > 0:  # keeps diverging dynamics (e.g. isotropic, d sigma^2 > 2 lam)
@@ -371,7 +415,7 @@ class CBO(Strategy):
             return new if idx is None else x.at[idx].set(new)
 
         per_run = (r.run_index, r.x, r.energy, r.consensus, r.consensus_energy,
-                   r.prev_consensus, r.sigma)
+                   r.prev_consensus, r.sigma, r.memory)
         if moved_idx is None:
             x = jax.vmap(lambda *a: one(*a, None))(*per_run)
         else:
@@ -431,6 +475,13 @@ class CBO(Strategy):
         k = min(8, self.n_runs)
         return {"positions": r.x[:k, :64, :64], "f": r.energy[:k, :64],
                 "consensus": r.consensus[:k, :64]}
+
+
+class CBOMemory(CBO):
+    """CBO with memory effects (CBXpy's CBOMemory): lam_memory 0.4, sigma_memory lam_memory sigma."""
+
+    presets_of = "cbo"  # runs on cbo's presets, with memory on
+    SCHEMA = {**CBO.SCHEMA, "memory": Param(True, "bool", "memory effects", choices=(True,))}
 
 
 class ConsensusHopping(CBO):

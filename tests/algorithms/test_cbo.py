@@ -286,3 +286,33 @@ def test_batch_size_above_n_is_rejected():
 
     with pytest.raises(UsageError, match="batch_size"):
         make(n_particles=4, batch_size=5)
+
+
+# --- memory (cbo_memory) --------------------------------------------------------------------------
+
+
+def test_memory_keeps_each_particles_best_and_steps_toward_it():
+    from evoflow.algorithms.cbo import CBOMemory
+
+    lam, lam_m, dt, sigma, alpha = 1.0, 0.4, 0.05, 0.8, 2.0
+    s = make(CBOMemory, n_particles=6, lam=lam, dt=dt, sigma=sigma, alpha=alpha,
+             alpha_schedule="fixed")
+    state = s.init(jax.random.key(0), 2)
+    x0 = np.asarray(state.runs.x, np.float64)
+    state, _ = iterate(s, state, jax.random.key(1))
+    x1 = np.asarray(state.runs.x, np.float64)
+    np.testing.assert_array_equal(state.runs.memory, x0.astype(np.float32))  # all improved on inf
+    key2 = jax.random.key(2)
+    state, _ = iterate(s, state, key2)
+    k_tell = jax.random.split(jax.random.fold_in(key2, 0))[1]
+    e0, e1 = np.sum(x0 ** 2, -1), np.sum(x1 ** 2, -1)
+    y = np.where((e1 < e0)[..., None], x1, x0)
+    np.testing.assert_allclose(state.runs.memory, y, rtol=1e-6)
+    np.testing.assert_allclose(state.runs.memory_energy, np.minimum(e0, e1), rtol=1e-5)
+    for run in range(2):  # the step: consensus of memories, drift and noise toward memory
+        c = consensus_loop64(y[run], np.minimum(e0, e1)[run], alpha)
+        x = x1[run]
+        var = (sigma * np.sqrt(dt) * (x - c)) ** 2 + (lam_m * sigma * np.sqrt(dt) * (x - y[run])) ** 2
+        want = (x - lam * dt * (x - c) - lam_m * dt * (x - y[run])
+                + np.sign(x - c) * np.sqrt(var) * noise(k_tell, run, x.shape))
+        np.testing.assert_allclose(state.runs.x[run], want, rtol=1e-4, atol=1e-5)
