@@ -1,7 +1,8 @@
 """The strategy contract every JAX algorithm follows (DESIGN.md "Contracts").
 
 `init(key, task_info) -> state`; `ask(key, state, phase) -> (population, state)`;
-`tell(key, population, fitness, state, phase) -> (state, metrics)`. Pure and jittable; state is a
+`tell(key, population, evaluation, state, phase) -> (state, metrics)`, `evaluation` an
+`evoflow.tasks.base.Evaluation` (fitness, descriptor, extras). Pure and jittable; state is a
 flax.struct dataclass. An iteration is `phases` rounds of ask -> evaluate -> tell (one for most
 algorithms; two for CBO with the Heaviside correction, which evaluates the consensus point after
 the particles). Populations carry a leading *runs* axis of size `n_runs`: independent runs, the
@@ -52,7 +53,7 @@ class Strategy:
     def ask(self, key: jax.Array, state: Any, phase: int = 0) -> tuple[jax.Array, Any]:
         raise NotImplementedError
 
-    def tell(self, key, population, fitness, state, phase: int = 0) -> tuple[Any, dict]:
+    def tell(self, key, population, evaluation, state, phase: int = 0) -> tuple[Any, dict]:
         raise NotImplementedError
 
     # --- what the engine reads from the state -------------------------------------------------

@@ -318,8 +318,9 @@ class CBO(Strategy):
         return batch, state.replace(runs=r.replace(batch_idx=idx, perm=perm, ptr=ptr))
 
     # --- tell ---------------------------------------------------------------------------------
-    def tell(self, key, population, fitness, state: CBOState, phase: int = 0):
+    def tell(self, key, population, evaluation, state: CBOState, phase: int = 0):
         r, p = state.runs, state.params
+        fitness = evaluation.fitness
         energy = jnp.where(jnp.isnan(fitness), jnp.inf, -fitness)  # NaN loss counts as +inf
         if phase == 1:
             r = r.replace(consensus_energy=jnp.where(r.active, energy[:, 0], r.consensus_energy),

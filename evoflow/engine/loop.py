@@ -29,7 +29,7 @@ from evoflow.engine.devices import padded_runs, replicated, runs_sharding
 from evoflow.engine.progress import Progress
 from evoflow.engine.rundir import METRICS, SUMMARY, RunDir, atomic_write_npz, load_npz
 from evoflow.errors import NonFiniteError, UsageError
-from evoflow.tasks.base import nonfinite_to_neg_inf
+from evoflow.tasks.base import Evaluation, as_evaluation, sanitize
 
 SNAPSHOTS = "particles.npz"
 
@@ -108,11 +108,13 @@ class Engine:
         for phase in range(self.s.phases):
             k_ask, k_eval, k_tell = jax.random.split(jax.random.fold_in(k, phase), 3)
             pop, state = self.s.ask(k_ask, state, phase)
-            raw = jax.vmap(self.task.evaluate)(self.task_data, pop, self._eval_keys(k_eval))
+            ev = as_evaluation(jax.vmap(self.task.evaluate)(self.task_data, pop,
+                                                            self._eval_keys(k_eval)))
+            raw = ev.fitness
             bad = jnp.sum(~jnp.isfinite(raw), axis=tuple(range(1, raw.ndim)))
             nonfinite += jnp.sum(jnp.where(active, bad, 0)).astype(jnp.int32)
             evaluated += jnp.sum(active) * (raw.size // raw.shape[0])
-            state, metrics = self.s.tell(k_tell, pop, nonfinite_to_neg_inf(raw), state, phase)
+            state, metrics = self.s.tell(k_tell, pop, sanitize(ev), state, phase)
         all_bad = (evaluated > 0) & (nonfinite == evaluated)
         return state, metrics, nonfinite, all_bad
 
@@ -233,7 +235,7 @@ class Engine:
                     evaluated += int(active.sum()) * (raw.size // raw.shape[0])
                     fit = jnp.asarray(np.where(np.isnan(raw) | (raw == np.inf), -np.inf, raw),
                                       self.dtype)
-                    state, m = self._tell(k_tell, pop, fit, state, phase)
+                    state, m = self._tell(k_tell, pop, Evaluation(fitness=fit), state, phase)
                 if it == it0 and self.loop.compile_s == 0.0:
                     self.loop.compile_s = time.perf_counter() - t0  # first call: compile
                 nf += nf_it

@@ -13,8 +13,26 @@ from typing import Any
 import jax
 import jax.numpy as jnp
 import numpy as np
+from flax import struct
 
 from evoflow.config import Param
+
+
+@struct.dataclass
+class Evaluation:
+    """What evaluating a population returns; leaves share the population's leading axes.
+
+    `fitness` is maximized. `descriptor` is set by QD tasks; `extras` carries anything else an
+    algorithm may learn from (e.g. transitions for a replay buffer).
+    """
+
+    fitness: jax.Array
+    descriptor: jax.Array | None = None
+    extras: dict = struct.field(default_factory=dict)
+
+
+def as_evaluation(out) -> Evaluation:
+    return out if isinstance(out, Evaluation) else Evaluation(fitness=out)
 
 
 class Task:
@@ -48,8 +66,8 @@ class Task:
         return {}
 
     # --- evaluation -------------------------------------------------------------------------
-    def evaluate(self, run_data: Any, params: jax.Array, key: jax.Array) -> jax.Array:
-        """Fitness (maximized) of params (B, dim) for one run; pure JAX."""
+    def evaluate(self, run_data: Any, params: jax.Array, key: jax.Array):
+        """Fitness (maximized) of params (B, dim) for one run, or an Evaluation; pure JAX."""
         raise NotImplementedError
 
     numpy_evaluator: bool = False
@@ -72,3 +90,7 @@ class Task:
 def nonfinite_to_neg_inf(fitness: jax.Array) -> jax.Array:
     """DESIGN.md's NaN policy at the task boundary: NaN or +inf fitness counts as -inf."""
     return jnp.where(jnp.isnan(fitness) | (fitness == jnp.inf), -jnp.inf, fitness)
+
+
+def sanitize(evaluation: Evaluation) -> Evaluation:
+    return evaluation.replace(fitness=nonfinite_to_neg_inf(evaluation.fitness))

@@ -13,6 +13,7 @@ from evoflow.algorithms.base import TaskInfo
 from evoflow.algorithms.cbo import (CBO, ConsensusHopping, consensus_point, effective_sample_size,
                                     ess_alpha, move_key, reflect)
 from evoflow.config import ENGINE_SCHEMA, resolve
+from evoflow.tasks.base import Evaluation
 
 D = 3
 
@@ -34,7 +35,7 @@ def iterate(strategy, state, key, fitness_fn=sphere_fitness):
     for phase in range(strategy.phases):
         k_ask, k_tell = jax.random.split(jax.random.fold_in(key, phase))
         pop, state = strategy.ask(k_ask, state, phase)
-        state, metrics = strategy.tell(k_tell, pop, fitness_fn(pop), state, phase)
+        state, metrics = strategy.tell(k_tell, pop, Evaluation(fitness_fn(pop)), state, phase)
     return state, metrics
 
 
