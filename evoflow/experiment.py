@@ -103,8 +103,14 @@ def prepare(algo: str, env: str, preset: str, seed: int, sets: dict[str, Any]) -
                          f"loop; add --set evaluator=numpy (or use workers=0)")
     lo, hi = task.init_box()
     dom = task.domain()
+    desc = task.descriptor_box() if "descriptor" in task.kinds else (None, None)
     info = TaskInfo(task.dim, lo, hi, None if dom is None else dom[0],
-                    None if dom is None else dom[1])
+                    None if dom is None else dom[1],
+                    sample_genotypes=getattr(task, "sample_genotypes", None),
+                    genotype_leaves=getattr(task, "genotype_leaves", None),
+                    descriptor_low=desc[0], descriptor_high=desc[1],
+                    descriptor_names=tuple(getattr(task, "descriptor_names", ())),
+                    descriptor_units=tuple(getattr(task, "descriptor_units", ())))
     strategy = cls(cfg, info)
     return Prepared(algo, env, preset, seed, cfg, schema, strategy, task)
 
@@ -128,7 +134,7 @@ def _build_engine(prep: Prepared, run, out, quiet: bool):
     host = prep.cfg.get("evaluator", "jax") == "numpy"
     return Engine(prep.strategy, prep.task, prep.cfg, run, make_mesh(), seed=prep.seed,
                   host_evaluator=_host_evaluator(prep) if host else None, out=out,
-                  progress_keys=tuple(prep.task.progress_keys) + ("runs_active",),
+                  progress_keys=tuple(prep.task.progress_keys) + prep.strategy.progress_keys,
                   dtype=jnp.float64 if prep.cfg["dtype"] == "float64" else jnp.float32,
                   quiet=quiet)
 

@@ -8,6 +8,7 @@ ALGORITHMS: dict[str, tuple[str, str]] = {
     "cbo": ("evoflow.algorithms.cbo", "CBO"),
     "cbo_memory": ("evoflow.algorithms.cbo", "CBOMemory"),
     "consensus_hopping": ("evoflow.algorithms.cbo", "ConsensusHopping"),
+    "me": ("evoflow.algorithms.map_elites.me", "MAPElites"),
 }
 
 

@@ -14,7 +14,7 @@ Algorithms never log, print, write files or know about devices: they return metr
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, Callable
 
 import jax
 import numpy as np
@@ -24,13 +24,21 @@ from evoflow.config import Param
 
 @dataclass(frozen=True)
 class TaskInfo:
-    """What an algorithm may know of a task: shapes and boxes, never its identity."""
+    """What an algorithm may know of a task: shapes, boxes and samplers, never its identity."""
 
     dim: int
     init_low: np.ndarray
     init_high: np.ndarray
     domain_low: np.ndarray | None
     domain_high: np.ndarray | None
+    # Policy tasks: initial genotypes (key, n) -> (n, dim), and named pieces of a genotype.
+    sample_genotypes: Callable | None = None
+    genotype_leaves: Callable | None = None
+    # QD tasks: the descriptor space.
+    descriptor_low: np.ndarray | None = None
+    descriptor_high: np.ndarray | None = None
+    descriptor_names: tuple[str, ...] = ()
+    descriptor_units: tuple[str, ...] = ()
 
 
 class Strategy:
@@ -42,6 +50,8 @@ class Strategy:
     phases: int = 1
     n_runs: int = 1
     presets_of: str | None = None  # use another registered algorithm's presets in envs/*.json
+    shard_runs: bool = False  # True: the runs axis is padded to the device count and sharded
+    progress_keys: tuple[str, ...] = ()  # metrics shown beside the progress bar
 
     def __init__(self, cfg: dict[str, Any], task: TaskInfo):
         self.cfg = cfg
@@ -75,6 +85,14 @@ class Strategy:
     def sharded_leaves(self, state) -> Any:
         """A pytree of bools like `state`: True where a leaf's first axis is the runs axis."""
         return jax.tree_util.tree_map(lambda _: False, state)
+
+    def summary(self, metrics: dict) -> dict:
+        """Entries for summary.json from the last metrics line."""
+        return {}
+
+    def artifacts(self, state) -> dict[str, dict[str, np.ndarray]]:
+        """Files (name -> npz arrays) rewritten atomically at each checkpoint, from host state."""
+        return {}
 
     def snapshot(self, state) -> dict[str, jax.Array]:
         """Small per-run view of the population for particles.npz-like files (may be {})."""

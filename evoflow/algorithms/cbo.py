@@ -169,6 +169,8 @@ class CBO(Strategy):
     """`cbo` (update="sde") and `consensus_hopping` (update="hopping")."""
 
     accepts = ("function", "supervised")
+    shard_runs = True
+    progress_keys = ("runs_active",)
     SCHEMA = {
         "n_runs": Param(1, "int", "M independent runs in one call (the sharded axis)",
                         check="positive"),

@@ -25,7 +25,7 @@ import jax.numpy as jnp
 import numpy as np
 
 from evoflow.engine import checkpoint as ckpt
-from evoflow.engine.devices import padded_runs, replicated, runs_sharding
+from evoflow.engine.devices import make_mesh, padded_runs, replicated, runs_sharding
 from evoflow.engine.progress import Progress
 from evoflow.engine.rundir import METRICS, SUMMARY, RunDir, atomic_write_npz, load_npz
 from evoflow.errors import NonFiniteError, UsageError
@@ -80,8 +80,11 @@ class Engine:
         self.quiet = quiet
         self.dtype = dtype
         self.host_evaluator = host_evaluator  # None: device loop
-        self.m_pad = padded_runs(strategy.n_runs, mesh) if host_evaluator is None else \
-            strategy.n_runs
+        sharded = host_evaluator is None and strategy.shard_runs
+        if not sharded:  # nothing to split: one device, not a replicated copy on each
+            mesh = make_mesh(list(mesh.devices.flat)[:1])
+        self.mesh = mesh
+        self.m_pad = padded_runs(strategy.n_runs, mesh) if sharded else strategy.n_runs
         self.budget = Budget(cfg["iterations"], cfg["evaluations"], cfg["wall_s"])
         key = jax.random.key(seed)
         self.k_task, self.k_init, self.k_iter = (jax.random.fold_in(key, i) for i in range(3))
@@ -308,12 +311,15 @@ class Engine:
 
     def _checkpoint(self, state, it: int, evals: int, finished: bool) -> None:
         self._write_snapshots()  # before the checkpoint: a complete checkpoint implies its cursor
+        host_state = jax.device_get(state)
+        for name, arrays in self.s.artifacts(host_state).items():
+            atomic_write_npz(self.run / name, arrays)
         n_snap = len(self.loop.snapshots.get("iteration", []))
         meta = {"iteration": it, "evaluations": evals, "finished": finished,
                 "cursors": {METRICS: self.run.count_lines(METRICS), SNAPSHOTS: n_snap},
                 "time/wall_s": self.loop.wall_s, "time/compile_s": self.loop.compile_s,
                 "last_metrics": self.loop.last_metrics}
-        ckpt.save(self.run / "checkpoints", it, jax.device_get(state), meta,
+        ckpt.save(self.run / "checkpoints", it, host_state, meta,
                   self.cfg["keep_checkpoints"])
 
     # ------------------------------------------------------------------------------------------
@@ -424,7 +430,8 @@ class Engine:
         loop.wall_s = wall0 + time.monotonic() - session_t0
         self._checkpoint(state, it, evals, finished=True)
         summary = {**summary_extra, "iterations": it, "evaluations": evals,
-                   "stopped_by": stop, **self.task.summary(loop.last_metrics),
+                   "stopped_by": stop, **self.s.summary(loop.last_metrics),
+                   **self.task.summary(loop.last_metrics),
                    "time/wall_s": loop.wall_s, "time/compile_s": loop.compile_s}
         self.run.write_json(SUMMARY, summary)
         return summary

@@ -26,4 +26,5 @@ TASKS: dict[str, TaskEntry] = {
     **{name: TaskEntry("evoflow.tasks.functions", "FunctionTask", ("function",), (name,))
        for name in _FUNCTIONS},
     "digits": TaskEntry("evoflow.tasks.digits", "DigitsTask", ("supervised",)),
+    "point_omni": TaskEntry("evoflow.tasks.point_mass", "PointOmni", ("descriptor", "policy")),
 }

@@ -1,0 +1,75 @@
+"""`point_omni`: a pure-JAX point mass for QD tests and quick experiments.
+
+p_0 = 0 (`resets=deterministic`) or U(-0.01, 0.01)^2 (`stochastic`, drawn per episode from the
+evaluation key); p <- clip(p + 0.02 a, -1, 1) for T = 100 steps; observation (p, t/T); reward
+1 - ||a||^2 / 2, in [0, 1] for a in [-1, 1]^2 (no offset needed); descriptor = final p in
+[-1, 1]^2. A policy is a tanh MLP on a flat genotype.
+"""
+
+from __future__ import annotations
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+
+from evoflow.config import Param
+from evoflow.tasks.base import Evaluation, Task
+from evoflow.tasks.policy import MLP
+
+
+class PointOmni(Task):
+    name = "point_omni"
+    sense = "max"
+    kinds = ("descriptor", "policy")
+    progress_keys = ()
+    descriptor_names = ("x", "y")
+    descriptor_units = ("", "")
+    SCHEMA = {
+        "episode_length": Param(100, "int", "steps per episode T", check="positive"),
+        "policy_hidden": Param([64, 64], "ints", "hidden layer widths of the policy",
+                               check="positive"),
+        "resets": Param("stochastic", "str", "initial position: stochastic U(+-0.01)^2 per "
+                        "episode, or deterministic 0", choices=("stochastic", "deterministic")),
+    }
+
+    def __init__(self, cfg):
+        super().__init__(cfg)
+        self.T = cfg["episode_length"]
+        self.policy = MLP(3, 2, tuple(cfg["policy_hidden"]))
+
+    @property
+    def dim(self) -> int:
+        return self.policy.n_params
+
+    def init_box(self):
+        return np.full(self.dim, -1.0), np.full(self.dim, 1.0)
+
+    def descriptor_box(self):
+        return np.array([-1.0, -1.0]), np.array([1.0, 1.0])
+
+    def sample_genotypes(self, key, n, dtype=jnp.float32):
+        return self.policy.init(key, n, dtype)
+
+    def genotype_leaves(self, flat):
+        return self.policy.leaves(flat)
+
+    def rollout(self, genotype, key):
+        """One episode: (return, final position, positions (T, 2))."""
+        if self.cfg["resets"] == "stochastic":
+            p0 = jax.random.uniform(key, (2,), genotype.dtype, -0.01, 0.01)
+        else:
+            p0 = jnp.zeros((2,), genotype.dtype)
+
+        def step(p, t):
+            obs = jnp.concatenate([p, (t / self.T)[None].astype(p.dtype)])
+            a = self.policy.apply(genotype, obs)
+            p = jnp.clip(p + 0.02 * a, -1.0, 1.0)
+            return p, (1.0 - 0.5 * jnp.sum(a * a), p)
+
+        p, (rewards, path) = jax.lax.scan(step, p0, jnp.arange(self.T))
+        return jnp.sum(rewards), p, path
+
+    def evaluate(self, run_data, params, key):
+        keys = jax.random.split(key, params.shape[0])
+        ret, final, _ = jax.vmap(self.rollout)(params, keys)
+        return Evaluation(fitness=ret, descriptor=final)
