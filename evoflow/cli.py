@@ -1,4 +1,4 @@
-"""`evoflow run | resume | list`: the command line. Choices come from the registries.
+"""`evoflow run | resume | list | eval`: the command line. Choices come from the registries.
 
 Every error the user can cause prints one line and exits 2, with no traceback.
 """
@@ -22,7 +22,8 @@ app = typer.Typer(
          "  evoflow run cbo --env rastrigin\n\n"
          "  evoflow run cbo --env rastrigin --preset tiny --seed 1 --set sigma=5 --set dim=10\n\n"
          "  evoflow resume runs/cbo-rastrigin-20261130-120000-ab12-s0 --more 1000\n\n"
-         "  evoflow list")
+         "  evoflow list\n\n"
+         "  evoflow eval runs/me-point_omni-20261130-120000-ab12-s0 --policy cell:3")
 
 
 def _fail(e: EvoflowError) -> None:
@@ -109,6 +110,32 @@ def list_() -> None:
         for env in accepted_envs(algo):
             presets = ", ".join(algo_presets(algo, env)) or "-"
             print(f"  {env:<14} presets: {presets}")
+
+
+@app.command(name="eval", help="Evaluate what a run found; each call writes a new "
+                               "evals/<YYYYmmdd-HHMMSS>-<4 hex>.json in RUN and prints its path. "
+                               "Options depend on the run's family (QD: --policy, --target, "
+                               "--episodes).\n\nExample: evoflow eval RUN --policy cell:3 "
+                               "--episodes 5")
+def eval_(
+    run_dir: Path = typer.Argument(..., metavar="RUN", help="a run directory"),
+    policy: Optional[str] = typer.Option(None, "--policy", help="QD: cell:N (the elite of "
+                                         "archive cell N) | distilled (with --target)"),
+    target: Optional[str] = typer.Option(None, "--target", metavar="X,Y", help="QD, with "
+                                         "--policy distilled: the descriptor to reach"),
+    episodes: Optional[int] = typer.Option(None, "--episodes", metavar="K", help="QD: episodes "
+                                           "to roll out (default 1)"),
+):
+    from evoflow import evaluate
+
+    given = {"--policy": policy, "--target": target, "--episodes": episodes}
+    try:
+        plan = evaluate.plan(run_dir, {k: v for k, v in given.items() if v is not None})
+        _setup_jax()
+        path = evaluate.execute(plan)
+    except EvoflowError as e:
+        _fail(e)
+    print(path)
 
 
 def _print_summary(path: Path, summary: dict, quiet: bool) -> None:

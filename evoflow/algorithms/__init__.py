@@ -9,6 +9,9 @@ ALGORITHMS: dict[str, tuple[str, str]] = {
     "cbo_memory": ("evoflow.algorithms.cbo", "CBOMemory"),
     "consensus_hopping": ("evoflow.algorithms.cbo", "ConsensusHopping"),
     "me": ("evoflow.algorithms.map_elites.me", "MAPElites"),
+    "pga_me": ("evoflow.algorithms.map_elites.critic_me", "PGAME"),
+    "dcg_me": ("evoflow.algorithms.map_elites.critic_me", "DCGME"),
+    "dcrl_me": ("evoflow.algorithms.map_elites.critic_me", "DCRLME"),
 }
 
 

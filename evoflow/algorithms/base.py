@@ -34,6 +34,10 @@ class TaskInfo:
     # Policy tasks: initial genotypes (key, n) -> (n, dim), and named pieces of a genotype.
     sample_genotypes: Callable | None = None
     genotype_leaves: Callable | None = None
+    obs_dim: int = 0
+    act_dim: int = 0
+    episode_length: int = 0
+    policy_hidden: tuple[int, ...] = ()
     # QD tasks: the descriptor space.
     descriptor_low: np.ndarray | None = None
     descriptor_high: np.ndarray | None = None

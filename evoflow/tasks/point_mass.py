@@ -53,23 +53,36 @@ class PointOmni(Task):
     def genotype_leaves(self, flat):
         return self.policy.leaves(flat)
 
+    obs_dim, act_dim = 3, 2
+
     def rollout(self, genotype, key):
         """One episode: (return, final position, positions (T, 2))."""
+        ret, final, path, _ = self._episode(genotype, key)
+        return ret, final, path
+
+    def _episode(self, genotype, key):
         if self.cfg["resets"] == "stochastic":
             p0 = jax.random.uniform(key, (2,), genotype.dtype, -0.01, 0.01)
         else:
             p0 = jnp.zeros((2,), genotype.dtype)
 
+        def observe(p, t):
+            return jnp.concatenate([p, (t / self.T)[None].astype(p.dtype)])
+
         def step(p, t):
-            obs = jnp.concatenate([p, (t / self.T)[None].astype(p.dtype)])
+            obs = observe(p, t)
             a = self.policy.apply(genotype, obs)
             p = jnp.clip(p + 0.02 * a, -1.0, 1.0)
-            return p, (1.0 - 0.5 * jnp.sum(a * a), p)
+            r = 1.0 - 0.5 * jnp.sum(a * a)
+            return p, (r, p, (obs, a, r, observe(p, t + 1), (t + 1 == self.T)))
 
-        p, (rewards, path) = jax.lax.scan(step, p0, jnp.arange(self.T))
-        return jnp.sum(rewards), p, path
+        p, (rewards, path, tr) = jax.lax.scan(step, p0, jnp.arange(self.T))
+        obs, act, rew, nxt, done = tr
+        transitions = {"obs": obs, "action": act, "reward": rew, "next_obs": nxt,
+                       "done": done.astype(rewards.dtype)}
+        return jnp.sum(rewards), p, path, transitions
 
     def evaluate(self, run_data, params, key):
         keys = jax.random.split(key, params.shape[0])
-        ret, final, _ = jax.vmap(self.rollout)(params, keys)
-        return Evaluation(fitness=ret, descriptor=final)
+        ret, final, _, transitions = jax.vmap(self._episode)(params, keys)
+        return Evaluation(fitness=ret, descriptor=final, extras={"transitions": transitions})

@@ -1,0 +1,297 @@
+"""Critic-based MAP-Elites, one code path: PGA-ME, DCG-ME (GECCO 2023) and DCRL-ME (TELO).
+
+Per generation the offspring are, in this order (counts per preset):
+  GA     Iso+LineDD on two uniform parents (as `me`);
+  PG     a uniform parent improved by `pg_steps` Adam steps (a fresh Adam per offspring, lr
+         `policy_lr`) on -Q_1(s, pi(s) [| d_p]); the minibatches of states are shared by all PG
+         offspring. DCG-ME/DCRL-ME condition Q on the parent's own stored descriptor d_p;
+  AI     (DCRL-ME) the descriptor-conditioned actor specialised to a d' drawn from the filled
+         cells' descriptors, d' folded into its first-layer bias;
+  actor  PGA-ME: the greedy TD3 actor, added to the archive; DCG-ME: DC-actor rollouts at
+         d' from filled cells that only feed the replay buffer (never the archive).
+Every evaluated transition enters a FIFO replay buffer with its episode's achieved descriptor d
+and target d' (GA, PG under PGA-ME, initial: d' = d; PG under DCG/DCRL: d_p; AI, actor: the
+sampled d'), both normalized to [-1, 1]. Then `critic_steps` TD3 steps train the twin critic and,
+every `policy_delay` steps, the actor (DC actor for DCG/DCRL: rewards rescaled at sampling by
+exp(-||d - d'|| / lengthscale)).
+
+Faldor, Chalumeau, Flageat & Cully, "MAP-Elites with Descriptor-Conditioned Gradients and
+Archive Distillation into a Single Policy", GECCO 2023; Nilsson & Cully, "Policy Gradient
+Assisted MAP-Elites", GECCO 2021.
+"""
+
+from __future__ import annotations
+
+import jax
+import jax.numpy as jnp
+import optax
+from flax import struct
+
+from evoflow.algorithms.map_elites import archive as arc
+from evoflow.algorithms.map_elites import td3
+from evoflow.algorithms.map_elites.me import EMITTERS, GA, INIT, MAPElites
+from evoflow.algorithms.map_elites.variation import isoline
+from evoflow.config import Param
+from evoflow.errors import UsageError
+
+PG, AI, ACTOR = EMITTERS.index("pg"), EMITTERS.index("ai"), EMITTERS.index("actor")
+
+
+@struct.dataclass
+class CriticState:
+    archive: arc.Archive
+    generation: jax.Array
+    evaluations: jax.Array  # (1,)
+    emitter: jax.Array  # (B,) emitter of each offspring of the current ask
+    parent: jax.Array  # (B,) parent cell (-1 none)
+    target_desc: jax.Array  # (B, D) d' of each offspring (normalized; NaN: its own achieved d)
+    replay: td3.Replay
+    critics: jax.Array  # (2, P_critic)
+    target_critics: jax.Array
+    actor: jax.Array  # (P_actor,) greedy actor (PGA-ME) or DC actor
+    target_actor: jax.Array
+    critic_opt: optax.OptState
+    actor_opt: optax.OptState
+    steps: jax.Array  # critic steps taken (for the policy delay)
+    params: object
+
+
+class CriticME(MAPElites):
+    """Base of `pga_me`, `dcg_me`, `dcrl_me`; subclasses set `variant`."""
+
+    variant = "pga_me"
+    SCHEMA = {
+        **MAPElites.SCHEMA,
+        "n_ga": Param(32, "int", "GA offspring per generation", check="nonnegative"),
+        "n_pg": Param(31, "int", "policy-gradient offspring per generation", check="nonnegative"),
+        "n_ai": Param(0, "int", "actor-injection offspring (DCRL-ME)", check="nonnegative"),
+        "n_actor": Param(1, "int", "actor rollouts: PGA-ME's greedy actor (archived) or DCG-ME's "
+                         "DC-actor rollouts (replay only)", check="nonnegative"),
+        "pg_steps": Param(50, "int", "Adam steps per PG offspring", check="positive"),
+        "critic_steps": Param(300, "int", "TD3 critic steps per generation", check="positive"),
+        "policy_lr": Param(5e-3, "float", "Adam lr of the PG variation", check="positive"),
+        "critic_lr": Param(3e-4, "float", "critic Adam lr", check="positive"),
+        "actor_lr": Param(3e-4, "float", "(DC) actor Adam lr", check="positive"),
+        "minibatch": Param(100, "int", "transitions per critic / PG step", check="positive"),
+        "replay_size": Param(100000, "int", "replay buffer capacity (transitions)",
+                             check="positive"),
+        "critic_hidden": Param([256, 256], "ints", "critic hidden layers", check="positive"),
+        "discount": Param(0.99, "float", "TD3 discount", check="unit"),
+        "tau": Param(0.005, "float", "target network soft update", check="unit"),
+        "policy_noise": Param(0.2, "float", "TD3 target policy noise", check="nonnegative"),
+        "noise_clip": Param(0.5, "float", "TD3 target noise clip", check="nonnegative"),
+        "policy_delay": Param(2, "int", "critic steps per actor step", check="positive"),
+        "lengthscale": Param(0.1, "float", "reward rescaling exp(-||d - d'|| / l)",
+                             check="positive"),
+    }
+
+    def __init__(self, cfg, task):
+        super().__init__(cfg, task)
+        c = cfg
+        self.counts = {"ga": c["n_ga"], "pg": c["n_pg"], "ai": c["n_ai"], "actor": c["n_actor"]}
+        if self.variant != "dcrl_me" and c["n_ai"]:
+            raise UsageError(f"--set n_ai={c['n_ai']}: actor injection is DCRL-ME's; "
+                             f"{self.variant} takes n_ai=0")
+        self.b = sum(self.counts.values())
+        if self.b == 0:
+            raise UsageError("n_ga, n_pg, n_ai and n_actor are all 0: nothing to evaluate")
+        if task.obs_dim == 0:
+            raise UsageError("this task gives no transitions (obs_dim 0) for the critic")
+        per_gen = self.b * task.episode_length
+        if c["replay_size"] < per_gen:
+            raise UsageError(f"--set replay_size={c['replay_size']}: below one generation's "
+                             f"transitions ({self.b} x {task.episode_length} = {per_gen})")
+        self.conditioned = self.variant in ("dcg_me", "dcrl_me")
+        d = len(task.descriptor_low)
+        self.d = d
+        hidden = tuple(task.policy_hidden)
+        self.policy_layout = td3.Layout((task.obs_dim, *hidden, task.act_dim))
+        assert self.policy_layout.n_params == task.dim, "policy layout differs from the task's"
+        self.actor_layout = td3.Layout((task.obs_dim + (d if self.conditioned else 0), *hidden,
+                                        task.act_dim))
+        self.critic_layout = td3.Layout(
+            (task.obs_dim + task.act_dim + (d if self.conditioned else 0),
+             *c["critic_hidden"], 1), "relu", "none")
+        self.td3cfg = td3.TD3Config(c["discount"], c["tau"], c["policy_noise"], c["noise_clip"])
+        self.critic_opt = optax.adam(c["critic_lr"])
+        self.actor_opt = optax.adam(c["actor_lr"])
+        self.policy_opt = optax.adam(c["policy_lr"])
+        self.per_gen = per_gen
+
+    def max_evaluations_per_iteration(self) -> int:
+        return self.b
+
+    # --- init -----------------------------------------------------------------------------------
+    def init(self, key, n_runs_padded, dtype=jnp.float32):
+        base = super().init(key, n_runs_padded, dtype)
+        k_c, k_a = jax.random.split(jax.random.fold_in(key, 7))
+        critics = self.critic_layout.init(k_c, 2, dtype)
+        actor = self.actor_layout.init(k_a, 1, dtype)[0]
+        return CriticState(
+            archive=base.archive, generation=base.generation, evaluations=base.evaluations,
+            emitter=jnp.zeros((self.b,), jnp.int32), parent=jnp.full((self.b,), -1, jnp.int32),
+            target_desc=jnp.full((self.b, self.d), jnp.nan, dtype),
+            replay=td3.replay_empty(self.cfg["replay_size"], self.task.obs_dim,
+                                    self.task.act_dim, self.d, dtype),
+            critics=critics, target_critics=critics + 0, actor=actor, target_actor=actor + 0,
+            critic_opt=self.critic_opt.init(critics), actor_opt=self.actor_opt.init(actor),
+            steps=jnp.int32(0), params=base.params)
+
+    def normalize(self, d):
+        lo = jnp.asarray(self.task.descriptor_low, d.dtype)
+        hi = jnp.asarray(self.task.descriptor_high, d.dtype)
+        return 2.0 * (d - lo) / (hi - lo) - 1.0
+
+    # --- ask ------------------------------------------------------------------------------------
+    def ask(self, key, state: CriticState, phase: int = 0):
+        k_init, k_ga, k_pg, k_ai, k_act = jax.random.split(key, 5)
+        n = self.counts
+        dtype = state.archive.genotype.dtype
+
+        def first(_):
+            x = self.task.sample_genotypes(k_init, self.b).astype(dtype)
+            return (x, jnp.full((self.b,), INIT, jnp.int32), jnp.full((self.b,), -1, jnp.int32),
+                    jnp.full((self.b, self.d), jnp.nan, dtype))
+
+        def later(_):
+            xs, em, par, tgt = [], [], [], []
+            if n["ga"]:
+                x1, cells = arc.sample_parents(k_ga, state.archive, n["ga"])
+                x2, _ = arc.sample_parents(jax.random.fold_in(k_ga, 1), state.archive, n["ga"])
+                xs.append(isoline(jax.random.fold_in(k_ga, 2), x1, x2, state.params.iso_sigma,
+                                  state.params.line_sigma))
+                em.append(jnp.full((n["ga"],), GA, jnp.int32))
+                par.append(cells)
+                tgt.append(jnp.full((n["ga"], self.d), jnp.nan, dtype))
+            if n["pg"]:
+                x, cells = arc.sample_parents(k_pg, state.archive, n["pg"])
+                d_p = self.normalize(state.archive.descriptor[cells])
+                xs.append(self.pg_variation(jax.random.fold_in(k_pg, 1), x, d_p, state))
+                em.append(jnp.full((n["pg"],), PG, jnp.int32))
+                par.append(cells)
+                tgt.append(d_p if self.conditioned else jnp.full_like(d_p, jnp.nan))
+            for name, k, emitter in (("ai", k_ai, AI), ("actor", k_act, ACTOR)):
+                if not n[name]:
+                    continue
+                if self.conditioned:
+                    _, cells = arc.sample_parents(k, state.archive, n[name])
+                    d_t = self.normalize(state.archive.descriptor[cells])
+                    x = jax.vmap(lambda dp: td3.fold_descriptor(
+                        state.actor, dp, self.task.obs_dim, self.actor_layout.sizes[1]))(d_t)
+                else:  # PGA-ME's greedy actor
+                    x = jnp.broadcast_to(state.actor, (n[name], state.actor.shape[0]))
+                    d_t = jnp.full((n[name], self.d), jnp.nan, dtype)
+                    cells = jnp.full((n[name],), -1, jnp.int32)
+                xs.append(x)
+                em.append(jnp.full((n[name],), emitter, jnp.int32))
+                par.append(jnp.full((n[name],), -1, jnp.int32))  # made by the actor, no parent
+                tgt.append(d_t)
+            cat = lambda parts: jnp.concatenate(parts, axis=0)  # noqa: E731
+            return cat(xs), cat(em), cat(par).astype(jnp.int32), cat(tgt)
+
+        x, emitter, parent, target = jax.lax.cond(state.generation == 0, first, later, None)
+        return x[None], state.replace(emitter=emitter, parent=parent, target_desc=target)
+
+    def pg_variation(self, key, genotypes, d_p, state: CriticState):
+        """`pg_steps` Adam steps per offspring on -Q_1; minibatches shared by all offspring."""
+        cond_all = d_p if self.conditioned else None
+
+        def loss(theta, obs, cond):
+            c = None if cond is None else jnp.broadcast_to(cond, (obs.shape[0], cond.shape[-1]))
+            a = self.policy_layout.apply(theta, obs)
+            return -jnp.mean(td3.q_values(self.critic_layout, state.critics[:1], obs, a, c)[0])
+
+        def step(carry, k):
+            thetas, opts = carry
+            obs = td3.replay_sample(state.replay, k, self.cfg["minibatch"]).obs
+
+            def one(theta, opt, cond):
+                g = jax.grad(loss)(theta, obs, cond)
+                upd, opt = self.policy_opt.update(g, opt, theta)
+                return optax.apply_updates(theta, upd), opt
+
+            thetas, opts = jax.vmap(one, in_axes=(0, 0, 0 if cond_all is not None else None))(
+                thetas, opts, cond_all)
+            return (thetas, opts), None
+
+        opts = jax.vmap(self.policy_opt.init)(genotypes)
+        keys = jax.random.split(key, self.cfg["pg_steps"])
+        (thetas, _), _ = jax.lax.scan(step, (genotypes, opts), keys)
+        return thetas
+
+    # --- tell -----------------------------------------------------------------------------------
+    def tell(self, key, population, evaluation, state: CriticState, phase: int = 0):
+        pop, fit, desc = population[0], evaluation.fitness[0], evaluation.descriptor[0]
+        # DCG-ME's DC-actor rollouts only feed the replay buffer.
+        archived = (state.emitter != ACTOR) | (self.variant == "pga_me")
+        archive, added = arc.add(state.archive, pop, desc, jnp.where(archived, fit, -jnp.inf),
+                                 state.emitter, state.generation, state.parent)
+        d_norm = self.normalize(desc)
+        d_prime = jnp.where(jnp.isnan(state.target_desc), d_norm, state.target_desc)
+        tr = evaluation.extras["transitions"]
+        t_len = tr["reward"].shape[-1]
+        flat = lambda a: a[0].reshape((-1,) + a.shape[3:])  # noqa: E731
+        rep = lambda d: jnp.repeat(d, t_len, axis=0)  # noqa: E731
+        batch = td3.Transitions(flat(tr["obs"]), flat(tr["action"]), flat(tr["reward"]),
+                                flat(tr["next_obs"]), flat(tr["done"]), rep(d_norm),
+                                rep(d_prime))
+        state = state.replace(replay=td3.replay_insert(state.replay, batch))
+        state = self.train_critic(key, state)
+        metrics = dict(arc.qd_metrics(archive))
+        for i, name in enumerate(EMITTERS[:4]):
+            metrics[f"added/{name}"] = jnp.sum(added & (state.emitter == i))
+        if self.variant == "pga_me":
+            metrics["added/actor"] = jnp.sum(added & (state.emitter == ACTOR))
+        state = state.replace(archive=archive, generation=state.generation + 1,
+                              evaluations=state.evaluations + self.b)
+        return state, metrics
+
+    def train_critic(self, key, state: CriticState) -> CriticState:
+        L, C, cfg = self.actor_layout, self.critic_layout, self.td3cfg
+        cond = self.conditioned
+
+        def step(s, k):
+            k_batch, k_noise = jax.random.split(k)
+            t = td3.replay_sample(s.replay, k_batch, self.cfg["minibatch"])
+            reward = td3.rescale_reward(t, self.cfg["lengthscale"]) if cond else t.reward
+            y = td3.critic_target(t, reward, k_noise, L, C, s.target_actor, s.target_critics,
+                                  cfg, cond)
+            g = jax.grad(td3.critic_loss)(s.critics, t, y, C, cond)
+            upd, c_opt = self.critic_opt.update(g, s.critic_opt, s.critics)
+            critics = optax.apply_updates(s.critics, upd)
+
+            def actor_step(s):
+                ga = jax.grad(td3.actor_loss)(s.actor, critics, t.obs,
+                                              t.desc_prime if cond else None, L, C)
+                upd, a_opt = self.actor_opt.update(ga, s.actor_opt, s.actor)
+                actor = optax.apply_updates(s.actor, upd)
+                return s.replace(actor=actor, actor_opt=a_opt,
+                                 target_actor=td3.soft_update(s.target_actor, actor, cfg.tau),
+                                 target_critics=td3.soft_update(s.target_critics, critics,
+                                                                cfg.tau))
+
+            s = s.replace(critics=critics, critic_opt=c_opt, steps=s.steps + 1)
+            s = jax.lax.cond(s.steps % self.cfg["policy_delay"] == 0, actor_step, lambda s: s, s)
+            return s, None
+
+        state, _ = jax.lax.scan(step, state, jax.random.split(key, self.cfg["critic_steps"]))
+        return state
+
+
+class PGAME(CriticME):
+    variant = "pga_me"
+
+
+class DCGME(CriticME):
+    variant = "dcg_me"
+    SCHEMA = {**CriticME.SCHEMA,
+              "n_pg": Param(32, "int", "policy-gradient offspring", check="nonnegative"),
+              "n_actor": Param(16, "int", "DC-actor rollouts (replay only)", check="nonnegative")}
+
+
+class DCRLME(CriticME):
+    variant = "dcrl_me"
+    SCHEMA = {**CriticME.SCHEMA,
+              "n_pg": Param(16, "int", "policy-gradient offspring", check="nonnegative"),
+              "n_ai": Param(16, "int", "actor-injection offspring", check="nonnegative"),
+              "n_actor": Param(0, "int", "actor rollouts", check="nonnegative")}

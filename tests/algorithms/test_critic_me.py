@@ -1,0 +1,75 @@
+"""PGA-ME, DCG-ME, DCRL-ME on point_omni: the emitter blocks, injection, replay, resume."""
+
+from __future__ import annotations
+
+import jax
+import numpy as np
+import pytest
+
+from evoflow import experiment
+from evoflow.algorithms.map_elites.critic_me import ACTOR, AI, PG
+from evoflow.algorithms.map_elites.me import GA
+from tests.algorithms.test_me import assert_same_archive
+from tests.conftest import cli_env, evoflow, only_run, summary
+from tests.engine.test_resume import assert_same_run, run_and_kill
+
+
+def engine_for(algo, **sets):
+    prep = experiment.prepare(algo, "point_omni", "tiny", 0, {"log_every": 1, **sets})
+    return prep, experiment._build_engine(prep, None, print, quiet=True)
+
+
+@pytest.mark.parametrize("algo", ["pga_me", "dcg_me", "dcrl_me"])
+def test_generation_blocks_counts_and_replay(algo):
+    prep, eng = engine_for(algo)
+    s = prep.strategy
+    state, blocks = eng.advance(eng.initial_state(), 0, 4)
+    n = s.counts
+    assert [int(b.run_evaluations.sum()) for b in blocks] == [s.b * k for k in (1, 2, 3, 4)]
+    assert int(state.replay.size) == 4 * s.b * 100  # every transition of every rollout
+    em = np.asarray(state.emitter)  # the last ask's blocks, in order
+    want = [GA] * n["ga"] + [PG] * n["pg"] + [AI] * n["ai"] + [ACTOR] * n["actor"]
+    assert em.tolist() == want
+    archive_emitters = set(np.asarray(state.archive.emitter)[np.isfinite(
+        np.asarray(state.archive.fitness))].tolist())
+    if algo == "dcg_me":
+        assert ACTOR not in archive_emitters  # DC-actor rollouts only feed the replay buffer
+    target = np.asarray(state.target_desc)
+    assert np.isnan(target[em == GA]).all()
+    if algo in ("dcg_me", "dcrl_me"):
+        assert np.isfinite(target[em == PG]).all() and np.all(np.abs(target[em == PG]) <= 1)
+    assert int(state.steps) == 4 * prep.cfg["critic_steps"]
+
+
+def test_injected_actor_is_the_dc_actor_at_its_target():
+    prep, eng = engine_for("dcrl_me")
+    s = prep.strategy
+    state, _ = eng.advance(eng.initial_state(), 0, 3)
+    pop, asked = s.ask(jax.random.key(5), state)
+    pop = np.asarray(pop[0])
+    ai = np.asarray(asked.emitter) == AI
+    obs = jax.random.uniform(jax.random.key(6), (64, 3), minval=-1, maxval=1)
+    for genotype, d_prime in zip(pop[ai], np.asarray(asked.target_desc)[ai]):
+        dc_in = np.concatenate([obs, np.broadcast_to(d_prime, (64, 2))], axis=1)
+        np.testing.assert_allclose(s.policy_layout.apply(genotype, obs),
+                                   s.actor_layout.apply(asked.actor, dc_in), atol=1e-6)
+
+
+def test_dcg_me_sigkill_resume_and_devices(tmp_path):
+    args = ["dcg_me", "--env", "point_omni", "--preset", "tiny", "--seed", "1",
+            "--set", "evaluations=1000", "--set", "checkpoint_every=10", "--set", "log_every=5"]
+    killed = run_and_kill(tmp_path / "killed", args)
+    evoflow("resume", killed, "--quiet")
+    evoflow("run", *args, "--out", tmp_path / "whole", "--quiet")
+    whole = only_run(tmp_path / "whole")
+    assert_same_run(killed, whole)
+    assert_same_archive(killed, whole)
+    last = str(summary(whole)["iterations"])
+    with np.load(killed / "checkpoints" / last / "state.npz") as a, \
+            np.load(whole / "checkpoints" / last / "state.npz") as b:
+        assert {".critics", ".actor", ".replay.data.obs", ".critic_opt[0].mu"} <= set(a.files)
+        for k in a.files:  # networks, optimizer states, replay buffer: all equal
+            np.testing.assert_array_equal(a[k], b[k], err_msg=k)
+    four = cli_env(XLA_FLAGS="--xla_force_host_platform_device_count=4")
+    evoflow("run", *args, "--out", tmp_path / "four", "--quiet", env=four)
+    assert_same_run(whole, only_run(tmp_path / "four"))
