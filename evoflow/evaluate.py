@@ -164,12 +164,13 @@ def _rollout_qd(plan: Plan) -> dict:
     keys = jax.vmap(jax.random.fold_in, (None, 0))(jax.random.key(EVAL_SEED),
                                                    jnp.arange(a["episodes"]))
 
-    def episode(key):
-        return sanitize(as_evaluation(task.evaluate(run_data, genotype[None], key)))
+    def episode(key):  # only fitness and descriptor leave the jit (extras are dropped unbuilt)
+        ev = sanitize(as_evaluation(task.evaluate(run_data, genotype[None], key)))
+        return ev.fitness, ev.descriptor
 
-    ev = jax.jit(jax.vmap(episode))(keys)
-    fitnesses = np.asarray(ev.fitness, np.float64).reshape(a["episodes"])
-    descriptors = np.asarray(ev.descriptor, np.float64).reshape(a["episodes"], -1)
+    fitness, descriptor = jax.jit(jax.vmap(episode))(keys)
+    fitnesses = np.asarray(fitness, np.float64).reshape(a["episodes"])
+    descriptors = np.asarray(descriptor, np.float64).reshape(a["episodes"], -1)
     return {"policy": a["policy"], "target": a["target"],
             "descriptor": descriptors.mean(axis=0), "fitness": fitnesses.mean(),
             "distance": None, "cell": a["cell"], "episodes": a["episodes"],

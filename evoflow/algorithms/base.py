@@ -98,6 +98,14 @@ class Strategy:
         """Files (name -> npz arrays) rewritten atomically at each checkpoint, from host state."""
         return {}
 
+    def finalize(self, key, state, evaluate: Callable) -> dict:
+        """End-of-run evaluations with `evaluate(genotypes, key) -> Evaluation` (one run's task).
+
+        Returns {} or {"summary": {...}, "npz" | "json" | "safetensors": {path: content}}; the
+        engine writes the files (paths relative to the run directory).
+        """
+        return {}
+
     def snapshot(self, state) -> dict[str, jax.Array]:
         """Small per-run view of the population for particles.npz-like files (may be {})."""
         return {}

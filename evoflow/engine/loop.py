@@ -27,7 +27,8 @@ import numpy as np
 from evoflow.engine import checkpoint as ckpt
 from evoflow.engine.devices import make_mesh, padded_runs, replicated, runs_sharding
 from evoflow.engine.progress import Progress
-from evoflow.engine.rundir import METRICS, SUMMARY, RunDir, atomic_write_npz, load_npz
+from evoflow.engine.rundir import (METRICS, SUMMARY, RunDir, atomic_write_bytes,
+                                   atomic_write_json, atomic_write_npz, load_npz)
 from evoflow.errors import NonFiniteError, UsageError
 from evoflow.tasks.base import Evaluation, as_evaluation, sanitize
 
@@ -427,14 +428,40 @@ class Engine:
             bar.close()
             if self.host_evaluator is not None:
                 self.host_evaluator.close()
-        loop.wall_s = wall0 + time.monotonic() - session_t0
         self._checkpoint(state, it, evals, finished=True)
+        final = self._finalize(state)
+        loop.wall_s = wall0 + time.monotonic() - session_t0
         summary = {**summary_extra, "iterations": it, "evaluations": evals,
                    "stopped_by": stop, **self.s.summary(loop.last_metrics),
-                   **self.task.summary(loop.last_metrics),
+                   **self.task.summary(loop.last_metrics), **final,
                    "time/wall_s": loop.wall_s, "time/compile_s": loop.compile_s}
         self.run.write_json(SUMMARY, summary)
         return summary
+
+    def _finalize(self, state) -> dict:
+        """The strategy's end-of-run evaluations (e.g. a distilled policy), written as files."""
+        run0 = jax.tree_util.tree_map(lambda a: a[0], self.task_data)
+
+        @jax.jit
+        def evaluate(genotypes, key):
+            return self.task.evaluate(run0, genotypes, key)
+
+        # A key no iteration uses (iterations stay below 2**31 - 1).
+        out = self.s.finalize(jax.random.fold_in(self.k_iter, 2**31 - 1), state, evaluate)
+        if not out:
+            return {}
+        for name, arrays in out.get("npz", {}).items():
+            atomic_write_npz(self.run / name, arrays)
+        for name, obj in out.get("json", {}).items():
+            (self.run / name).parent.mkdir(parents=True, exist_ok=True)
+            atomic_write_json(self.run / name, obj)
+        for name, arrays in out.get("safetensors", {}).items():
+            from safetensors.numpy import save
+
+            (self.run / name).parent.mkdir(parents=True, exist_ok=True)
+            atomic_write_bytes(self.run / name, save({k: np.ascontiguousarray(v)
+                                                       for k, v in arrays.items()}))
+        return out.get("summary", {})
 
     def _last_ckpt_text(self) -> str:
         steps = ckpt.checkpoint_steps(self.run / "checkpoints")

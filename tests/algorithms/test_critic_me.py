@@ -73,3 +73,38 @@ def test_dcg_me_sigkill_resume_and_devices(tmp_path):
     four = cli_env(XLA_FLAGS="--xla_force_host_platform_device_count=4")
     evoflow("run", *args, "--out", tmp_path / "four", "--quiet", env=four)
     assert_same_run(whole, only_run(tmp_path / "four"))
+
+
+def test_distilled_policy_files_and_summary(tmp_path):
+    from safetensors.numpy import load_file
+
+    from evoflow.algorithms.map_elites.td3 import Layout
+
+    evoflow("run", "dcrl_me", "--env", "point_omni", "--preset", "tiny", "--out", tmp_path,
+            "--quiet")
+    run = only_run(tmp_path)
+    s = summary(run)
+    for key in ("distill/qd_score", "distill/target_dist", "distill/random_dist",
+                "distill/elite_dist", "qd_score", "coverage", "max_fitness"):
+        assert key in s and np.isfinite(s[key]), key
+    import json
+
+    meta = json.loads((run / "artifacts" / "distilled.json").read_text())
+    tensors = load_file(run / "artifacts" / "distilled.safetensors")
+    layout = Layout((meta["obs_dim"] + meta["descriptor_dim"], *meta["hidden"], meta["act_dim"]))
+    flat = np.concatenate([np.concatenate([tensors[f"layer_{i}/kernel"].ravel(),
+                                           tensors[f"layer_{i}/bias"]])
+                           for i in range(len(layout.shapes))])
+    assert flat.size == layout.n_params
+    with np.load(run / "distilled_eval.npz") as z, np.load(run / "archive.npz") as arch:
+        cells = z["cell"]
+        assert np.all(np.isfinite(arch["fitness"][cells]))  # evaluated at filled cells only
+        assert z["fitness"].shape == cells.shape and z["descriptor"].shape == (cells.size, 2)
+        assert np.all(np.abs(z["descriptor"]) <= 1) and np.all(z["fitness"] >= 0)
+    last = str(s["iterations"])
+    with np.load(run / "checkpoints" / last / "state.npz") as state:
+        np.testing.assert_array_equal(flat, state[".actor"])  # the file is the final DC actor
+    # pga_me has no DC actor: no distillation files
+    evoflow("run", "pga_me", "--env", "point_omni", "--preset", "tiny", "--out", tmp_path / "p",
+            "--quiet")
+    assert not (only_run(tmp_path / "p") / "distilled_eval.npz").exists()

@@ -24,6 +24,7 @@ from __future__ import annotations
 
 import jax
 import jax.numpy as jnp
+import numpy as np
 import optax
 from flax import struct
 
@@ -83,6 +84,8 @@ class CriticME(MAPElites):
         "policy_delay": Param(2, "int", "critic steps per actor step", check="positive"),
         "lengthscale": Param(0.1, "float", "reward rescaling exp(-||d - d'|| / l)",
                              check="positive"),
+        "distill_cells": Param(256, "int", "filled cells (at most) at whose centroids the "
+                               "distilled policy is evaluated at the end", check="positive"),
     }
 
     def __init__(self, cfg, task):
@@ -276,6 +279,69 @@ class CriticME(MAPElites):
 
         state, _ = jax.lax.scan(step, state, jax.random.split(key, self.cfg["critic_steps"]))
         return state
+
+
+    # --- distillation: the DC actor as one descriptor-conditioned policy ---------------------------
+    def distilled_policies(self, actor, targets):
+        """Plain policies equal to the DC actor at each target descriptor (raw units) (n, D)."""
+        d = self.normalize(jnp.asarray(targets, actor.dtype))
+        return jax.vmap(lambda dp: td3.fold_descriptor(actor, dp, self.task.obs_dim,
+                                                       self.actor_layout.sizes[1]))(d)
+
+    def finalize(self, key, state, evaluate):
+        if not self.conditioned:
+            return {}
+        a = jax.device_get(state.archive)
+        filled = np.flatnonzero(np.isfinite(np.asarray(a.fitness)))
+        if filled.size == 0:
+            return {}
+        k_cells, k_eval, k_targets, k_rand = jax.random.split(key, 4)
+        cells = filled
+        if filled.size > self.cfg["distill_cells"]:  # evaluated at the end only, on <= N cells
+            cells = np.sort(np.asarray(jax.random.choice(
+                k_cells, filled, (self.cfg["distill_cells"],), replace=False)))
+        centroids = np.asarray(a.centroids)
+        policies = self.distilled_policies(state.actor, centroids[cells])
+        ev = jax.device_get(evaluate(policies, k_eval))
+        fit, desc = np.asarray(ev.fitness), np.asarray(ev.descriptor)
+        # The distilled policy's own archive: its rollouts inserted where they land.
+        own, _ = arc.add(arc.Archive.empty(jnp.asarray(centroids), self.task.dim),
+                         policies, ev.descriptor, ev.fitness,
+                         jnp.full(len(cells), ACTOR, jnp.int32), jnp.int32(0),
+                         jnp.full(len(cells), -1, jnp.int32))
+        # Distances to 32 targets (centroids of filled cells drawn from the seed).
+        n_t = min(32, filled.size)
+        t_cells = np.asarray(jax.random.choice(k_targets, filled, (n_t,), replace=False))
+        target = centroids[t_cells]
+
+        def mean_dist(genotypes, k):
+            d = np.asarray(jax.device_get(evaluate(genotypes, k)).descriptor)
+            return float(np.mean(np.linalg.norm(d - target, axis=-1)))
+
+        dist = {"distill/target_dist": mean_dist(self.distilled_policies(state.actor, target),
+                                                 jax.random.fold_in(k_eval, 1)),
+                "distill/random_dist": mean_dist(self.task.sample_genotypes(k_rand, n_t),
+                                                 jax.random.fold_in(k_eval, 2)),
+                "distill/elite_dist": mean_dist(jnp.asarray(a.genotype)[t_cells],
+                                                jax.random.fold_in(k_eval, 3))}
+        t = self.task
+        hidden = list(self.actor_layout.sizes[1:-1])
+        meta = {"format": "evoflow.distilled/1", "algo": self.variant,
+                "obs_dim": t.obs_dim, "act_dim": t.act_dim, "descriptor_dim": self.d,
+                "hidden": hidden, "hidden_activation": "tanh", "output_activation": "tanh",
+                "input": "concat(obs, 2 (d' - descriptor_low) / (descriptor_high - "
+                         "descriptor_low) - 1)",
+                "descriptor_low": np.asarray(t.descriptor_low).tolist(),
+                "descriptor_high": np.asarray(t.descriptor_high).tolist(),
+                "descriptor_names": list(t.descriptor_names)}
+        return {
+            "summary": {"distill/qd_score": float(arc.qd_metrics(own)["qd_score"]), **dist},
+            "npz": {"distilled_eval.npz": {"cell": cells.astype(np.int64), "fitness": fit,
+                                           "descriptor": desc}},
+            "safetensors": {"artifacts/distilled.safetensors": {
+                k: np.asarray(v) for k, v in self.actor_layout.leaves(
+                    np.asarray(state.actor)).items()}},
+            "json": {"artifacts/distilled.json": meta}}
 
 
 class PGAME(CriticME):

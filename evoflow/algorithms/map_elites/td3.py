@@ -42,6 +42,15 @@ class Layout:
                       jnp.zeros((n, b), dtype)]
         return jnp.concatenate(parts, axis=1)
 
+    def leaves(self, flat) -> dict:
+        """Named pieces {'layer_i/kernel': (a, b), 'layer_i/bias': (b,)} of one flat vector."""
+        out, pos = {}, 0
+        for i, (a, b) in enumerate(self.shapes):
+            out[f"layer_{i}/kernel"] = flat[pos:pos + a * b].reshape(a, b)
+            out[f"layer_{i}/bias"] = flat[pos + a * b:pos + a * b + b]
+            pos += a * b + b
+        return out
+
     def apply(self, flat, x):
         h, pos = x.astype(flat.dtype), 0
         last = len(self.shapes) - 1
