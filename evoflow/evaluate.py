@@ -7,10 +7,14 @@ family does not take is an error listing the ones it does. As for `run`, all val
 directory, options, archive cells, targets) finishes before anything is written, and JAX is not
 imported until then (`plan` is cheap; `execute` builds the task and rolls out).
 
-QD (`--policy cell:N | distilled --target X,Y`, `--episodes K`): the task is rebuilt from
-`config.json` exactly as the run built it, the elite genotype of cell N is read from
-`archive.npz`, and K episodes are rolled out with the task's own JAX `evaluate`. Episode e resets
-from `fold_in(key(EVAL_SEED), e)` (so its reset does not depend on K); the file records the seed.
+QD (`--policy cell:N | distilled --target X,Y`, `--episodes K`): the task (and algorithm) are
+rebuilt from `config.json` exactly as the run built them; the policy is the elite genotype of cell
+N from `archive.npz`, or the run's descriptor-conditioned actor (`artifacts/distilled.safetensors`,
+DCG-ME / DCRL-ME) fixed at the target descriptor by the algorithm's own `distilled_policies`. K
+episodes are rolled out with the task's own JAX `evaluate`; episode e resets from
+`fold_in(key(EVAL_SEED), e)` (so its reset does not depend on K); the file records the seed.
+`distance` is the mean over episodes of the Euclidean distance from the achieved descriptor to
+the target (null for cell:N).
 """
 
 from __future__ import annotations
@@ -51,19 +55,22 @@ class Plan:
 
 
 # --- QD --------------------------------------------------------------------------------------
-def flat_genotypes(arrays: dict[str, np.ndarray]) -> np.ndarray:
+def flat_genotypes(arrays: dict[str, np.ndarray], source: str = ARCHIVE) -> np.ndarray:
     """Flat genotypes (C, P) from archive.npz's `params/<leaf>` arrays: the inverse of
     `MLP.leaves` (`layer_i/kernel` (C, a, b) then `layer_i/bias` (C, b), for i = 0, 1, ...); a
-    task without named leaves stores `params/genotype` (C, P) as is."""
+    task without named leaves stores `params/genotype` (C, P) as is. `source` names the file in
+    errors."""
     if "params/genotype" in arrays:
         return np.asarray(arrays["params/genotype"])
     parts, i = [], 0
     while f"params/layer_{i}/kernel" in arrays:
-        kernel, bias = arrays[f"params/layer_{i}/kernel"], arrays[f"params/layer_{i}/bias"]
+        kernel, bias = arrays[f"params/layer_{i}/kernel"], arrays.get(f"params/layer_{i}/bias")
+        if bias is None:
+            raise RunStateError(f"{source}: layer_{i}/kernel without layer_{i}/bias")
         parts += [kernel.reshape(kernel.shape[0], -1), bias]
         i += 1
     if not parts:
-        raise RunStateError(f"{ARCHIVE}: no params/ arrays (elite genotypes)")
+        raise RunStateError(f"{source}: no layer_0/kernel or genotype arrays (policy parameters)")
     return np.concatenate(parts, axis=1)
 
 
@@ -130,35 +137,51 @@ def _plan_qd(run: RunDir, opts: dict[str, Any]) -> dict[str, Any]:
             raise UsageError(f"--policy cell:{cell}: the cell is empty (no elite); filled cells "
                              f"({len(filled)} of {n}): {some or 'none'}")
         return {"policy": policy, "cell": cell, "target": None, "episodes": episodes,
-                "genotype": flat_genotypes(arrays)[cell]}
+                "genotype": flat_genotypes(arrays, str(run / ARCHIVE))[cell]}
     low, high = arrays["descriptor_low"], arrays["descriptor_high"]
     names = [str(s) for s in arrays.get("descriptor_names", ())]
-    _parse_target(target, low, high, names)
+    point = _parse_target(target, low, high, names)
     if not (run / DISTILLED).is_file():
         raise UsageError(f"--policy distilled: this run has no distilled policy "
                          f"({run / DISTILLED} is missing)")
-    # No algorithm writes distilled policies yet, so no format exists to read.
-    raise RunStateError(f"{run / DISTILLED}: written by a newer evoflow; this version cannot "
-                        f"evaluate distilled policies")
+    from safetensors.numpy import load_file  # tensors only: loading runs no code
+
+    try:
+        leaves = load_file(run / DISTILLED)
+    except Exception as e:  # truncated or foreign file
+        raise RunStateError(f"{run / DISTILLED}: unreadable ({type(e).__name__}: {e})") from None
+    actor = flat_genotypes({f"params/{k}": v[None] for k, v in leaves.items()},
+                           str(run / DISTILLED))[0]
+    return {"policy": policy, "cell": None, "target": point, "episodes": episodes,
+            "actor": actor}
 
 
 def _rollout_qd(plan: Plan) -> dict:
     import jax
     import jax.numpy as jnp
 
-    from evoflow.experiment import _prepare_resolved
+    from evoflow.experiment import prepare_resolved
     from evoflow.tasks.base import as_evaluation, sanitize
 
     rec, a = plan.record, plan.args
-    prep = _prepare_resolved(rec["algo"], rec["env"], rec["preset"], rec["seed"],
+    prep = prepare_resolved(rec["algo"], rec["env"], rec["preset"], rec["seed"],
                              dict(rec["config"]))
     task = prep.task
-    genotype = np.asarray(a["genotype"])
+    dtype = jnp.float64 if prep.cfg["dtype"] == "float64" else jnp.float32
+    if a["target"] is None:
+        source, genotype = ARCHIVE, np.asarray(a["genotype"])
+    else:  # the plain policy equal to the descriptor-conditioned actor at the target
+        source, strat = DISTILLED, prep.strategy
+        n = getattr(getattr(strat, "actor_layout", None), "n_params", None)
+        if not hasattr(strat, "distilled_policies") or n != a["actor"].size:
+            raise RunStateError(f"{plan.run / DISTILLED}: {a['actor'].size} values, not the "
+                                f"descriptor-conditioned actor of this {rec['algo']} run")
+        genotype = np.asarray(strat.distilled_policies(jnp.asarray(a["actor"], dtype),
+                                                   jnp.asarray(a["target"], dtype)[None])[0])
     if genotype.shape != (task.dim,):
-        raise RunStateError(f"{plan.run / ARCHIVE}: genotypes of {genotype.shape[-1]} values, but "
+        raise RunStateError(f"{plan.run / source}: a policy of {genotype.shape[-1]} values, but "
                             f"the run's task takes {task.dim}")
-    genotype = jnp.asarray(genotype, jnp.float64 if prep.cfg["dtype"] == "float64"
-                           else jnp.float32)
+    genotype = jnp.asarray(genotype, dtype)
     # The run's data for run 0, as the engine builds it (key(seed) folded with 0, then run 0).
     run_data = task.setup(jax.random.fold_in(jax.random.key(prep.seed), 0), jnp.int32(0))
     keys = jax.vmap(jax.random.fold_in, (None, 0))(jax.random.key(EVAL_SEED),
@@ -171,10 +194,12 @@ def _rollout_qd(plan: Plan) -> dict:
     fitness, descriptor = jax.jit(jax.vmap(episode))(keys)
     fitnesses = np.asarray(fitness, np.float64).reshape(a["episodes"])
     descriptors = np.asarray(descriptor, np.float64).reshape(a["episodes"], -1)
+    distances = None if a["target"] is None else np.linalg.norm(descriptors - a["target"], axis=1)
     return {"policy": a["policy"], "target": a["target"],
             "descriptor": descriptors.mean(axis=0), "fitness": fitnesses.mean(),
-            "distance": None, "cell": a["cell"], "episodes": a["episodes"],
-            "descriptors": descriptors, "fitnesses": fitnesses, "eval_seed": EVAL_SEED}
+            "distance": None if distances is None else distances.mean(), "cell": a["cell"],
+            "episodes": a["episodes"], "descriptors": descriptors, "fitnesses": fitnesses,
+            "distances": distances, "eval_seed": EVAL_SEED}
 
 
 # --- the table -------------------------------------------------------------------------------

@@ -194,7 +194,7 @@ def resume(path: Path, more: int | None, quiet: bool = False) -> tuple[Path, dic
     budget_key = next(k for k in ("iterations", "evaluations", "wall_s") if cfg.get(k) is not None)
     if more is not None:
         cfg[budget_key] = cfg[budget_key] + more
-    prep = _prepare_resolved(algo, env, preset, seed, cfg)
+    prep = prepare_resolved(algo, env, preset, seed, cfg)
     engine = _build_engine(prep, run, out, quiet)
     state, loop, meta = engine.restore(report=lambda s: out(f"warning: {s}"))
     if meta.get("finished") and more is None:
@@ -213,7 +213,7 @@ def resume(path: Path, more: int | None, quiet: bool = False) -> tuple[Path, dic
     return run.path, summary
 
 
-def _prepare_resolved(algo, env, preset, seed, cfg) -> Prepared:
+def prepare_resolved(algo, env, preset, seed, cfg) -> Prepared:
     """Rebuild a run's objects from its fully resolved config (config.json)."""
     check_names(algo, env, preset)
     return prepare(algo, env, preset, seed, {**cfg})

@@ -1,4 +1,5 @@
-"""`evoflow eval`: elite rollouts reproduce the archive, new files per call, and every bad input."""
+"""`evoflow eval`: elite and distilled rollouts reproduce what the run recorded, a new file per
+call, and every bad input."""
 
 from __future__ import annotations
 
@@ -20,6 +21,14 @@ STAMPED = re.compile(r"\d{8}-\d{6}-[0-9a-f]{4}\.json")
 def qd_run(tmp_path_factory):
     out = tmp_path_factory.mktemp("qd")
     evoflow("run", "me", "--env", "point_omni", "--preset", "tiny", "--set",
+            "resets=deterministic", "--out", out, "--quiet")
+    return only_run(out)
+
+
+@pytest.fixture(scope="module")
+def dcg_run(tmp_path_factory):
+    out = tmp_path_factory.mktemp("dcg")
+    evoflow("run", "dcg_me", "--env", "point_omni", "--preset", "tiny", "--set",
             "resets=deterministic", "--out", out, "--quiet")
     return only_run(out)
 
@@ -77,6 +86,23 @@ def test_eval_cell_reproduces_the_archive_and_never_overwrites(qd_run):
     third = evoflow("eval", qd_run, "--policy", f"cell:{best}").stdout.strip()
     assert third not in (first, second) and open(first).read() == before
     assert len(list((qd_run / "evals").iterdir())) == 3
+
+
+def test_eval_distilled_reproduces_the_runs_distilled_eval(dcg_run):
+    """The DC actor fixed at a cell's centroid achieves what the run recorded for that cell."""
+    with np.load(dcg_run / "distilled_eval.npz", allow_pickle=False) as z:
+        cells, fit, desc = z["cell"], z["fitness"], z["descriptor"]
+    i = len(cells) // 2
+    target = _archive(dcg_run)["centroid"][cells[i]]
+    text = ",".join(repr(float(v)) for v in target)
+    path = evoflow("eval", dcg_run, "--policy", "distilled", "--target", text).stdout.strip()
+    rec = json.loads(open(path).read())
+    assert rec["policy"] == "distilled" and rec["cell"] is None and rec["episodes"] == 1
+    np.testing.assert_allclose(rec["target"], target, rtol=0, atol=1e-7)
+    np.testing.assert_allclose(rec["descriptor"], desc[i], rtol=0, atol=1e-5)
+    np.testing.assert_allclose(rec["fitness"], fit[i], rtol=1e-5, atol=1e-5)
+    np.testing.assert_allclose(rec["distance"], np.linalg.norm(desc[i] - target), atol=1e-5)
+    assert rec["distances"] == [rec["distance"]]
 
 
 def test_episode_keys_fold_in_the_episode_index(qd_run):
