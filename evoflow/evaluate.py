@@ -57,7 +57,7 @@ class Plan:
 # --- QD --------------------------------------------------------------------------------------
 def flat_genotypes(arrays: dict[str, np.ndarray], source: str = ARCHIVE) -> np.ndarray:
     """Flat genotypes (C, P) from archive.npz's `params/<leaf>` arrays: the inverse of
-    `MLP.leaves` (`layer_i/kernel` (C, a, b) then `layer_i/bias` (C, b), for i = 0, 1, ...); a
+    `Layout.leaves` (`layer_i/kernel` (C, a, b) then `layer_i/bias` (C, b), for i = 0, 1, ...); a
     task without named leaves stores `params/genotype` (C, P) as is. `source` names the file in
     errors."""
     if "params/genotype" in arrays:

@@ -110,7 +110,8 @@ def prepare(algo: str, env: str, preset: str, seed: int, sets: dict[str, Any]) -
                     genotype_leaves=getattr(task, "genotype_leaves", None),
                     obs_dim=getattr(task, "obs_dim", 0), act_dim=getattr(task, "act_dim", 0),
                     episode_length=getattr(task, "T", 0),
-                    policy_hidden=tuple(getattr(getattr(task, "policy", None), "hidden", ())),
+                    policy_hidden=tuple(task.policy.sizes[1:-1]) if hasattr(task, "policy")
+                    else (),
                     descriptor_low=desc[0], descriptor_high=desc[1],
                     descriptor_names=tuple(getattr(task, "descriptor_names", ())),
                     descriptor_units=tuple(getattr(task, "descriptor_units", ())))

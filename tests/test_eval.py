@@ -11,7 +11,7 @@ import numpy as np
 import pytest
 
 from evoflow import evaluate
-from evoflow.tasks.policy import MLP
+from evoflow.nets import Layout
 from tests.conftest import evoflow, only_run
 
 STAMPED = re.compile(r"\d{8}-\d{6}-[0-9a-f]{4}\.json")
@@ -48,7 +48,7 @@ def _archive(run):
 
 @pytest.mark.parametrize("hidden", [(16, 16), (5,), ()])
 def test_flat_genotypes_inverts_mlp_leaves(hidden):
-    mlp = MLP(3, 2, hidden)
+    mlp = Layout((3, *hidden, 2))
     flat = np.random.default_rng(0).normal(size=(7, mlp.n_params)).astype(np.float32)
     arrays = {f"params/{k}": v for k, v in mlp.leaves(flat).items()}
     np.testing.assert_array_equal(evaluate.flat_genotypes(arrays), flat)

@@ -16,6 +16,7 @@ import jax.numpy as jnp
 import numpy as np
 
 from evoflow.config import Param
+from evoflow.nets import Layout
 from evoflow.tasks.base import Task
 
 N_TEST = 360
@@ -33,27 +34,18 @@ def digits_split() -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
     return x_tr, y_tr.astype(np.int32), x_te, y_te.astype(np.int32)
 
 
-def layer_shapes(hidden: list[int], n_in: int = 64, n_out: int = 10) -> list[tuple[int, int]]:
-    sizes = [n_in, *hidden, n_out]
-    return [(a, b) for a, b in zip(sizes[:-1], sizes[1:])]
+def network(hidden: list[int]) -> Layout:
+    """64 pixels -> tanh hidden layers -> 10 logits."""
+    return Layout((64, *hidden, 10), "tanh", "none")
 
 
 def n_params(hidden: list[int]) -> int:
-    return sum(a * b + b for a, b in layer_shapes(hidden))
+    return network(hidden).n_params
 
 
 def logits(flat: jax.Array, x: jax.Array, hidden: list[int]) -> jax.Array:
     """MLP forward pass for one flat parameter vector; x (n, 64) -> (n, 10)."""
-    h, pos = x.astype(flat.dtype), 0
-    shapes = layer_shapes(hidden)
-    for i, (a, b) in enumerate(shapes):
-        w = flat[pos:pos + a * b].reshape(a, b)
-        bias = flat[pos + a * b:pos + a * b + b]
-        pos += a * b + b
-        h = h @ w + bias
-        if i < len(shapes) - 1:
-            h = jnp.tanh(h)
-    return h
+    return network(hidden).apply(flat, x)
 
 
 def cross_entropy(flat, x, y, hidden) -> jax.Array:

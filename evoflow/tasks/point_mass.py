@@ -14,7 +14,7 @@ import numpy as np
 
 from evoflow.config import Param
 from evoflow.tasks.base import Evaluation, Task
-from evoflow.tasks.policy import MLP
+from evoflow.nets import Layout
 
 
 class PointOmni(Task):
@@ -35,7 +35,7 @@ class PointOmni(Task):
     def __init__(self, cfg):
         super().__init__(cfg)
         self.T = cfg["episode_length"]
-        self.policy = MLP(3, 2, tuple(cfg["policy_hidden"]))
+        self.policy = Layout((3, *cfg["policy_hidden"], 2))  # tanh hidden, tanh actions
 
     @property
     def dim(self) -> int:

@@ -78,7 +78,7 @@ def test_dcg_me_sigkill_resume_and_devices(tmp_path):
 def test_distilled_policy_files_and_summary(tmp_path):
     from safetensors.numpy import load_file
 
-    from evoflow.algorithms.map_elites.td3 import Layout
+    from evoflow.nets import Layout
 
     evoflow("run", "dcrl_me", "--env", "point_omni", "--preset", "tiny", "--out", tmp_path,
             "--quiet")

@@ -6,9 +6,10 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
-from evoflow.algorithms.map_elites.td3 import (Layout, TD3Config, Transitions, critic_target,
+from evoflow.algorithms.map_elites.td3 import (TD3Config, Transitions, critic_target,
                                                fold_descriptor, replay_empty, replay_insert,
                                                replay_sample, rescale_reward)
+from evoflow.nets import Layout
 
 
 def np_mlp(layout, flat, x):

@@ -34,6 +34,7 @@ from evoflow.algorithms.map_elites.me import EMITTERS, GA, INIT, MAPElites
 from evoflow.algorithms.map_elites.variation import isoline
 from evoflow.config import Param
 from evoflow.errors import UsageError
+from evoflow.nets import Layout
 
 PG, AI, ACTOR = EMITTERS.index("pg"), EMITTERS.index("ai"), EMITTERS.index("actor")
 
@@ -108,11 +109,11 @@ class CriticME(MAPElites):
         d = len(task.descriptor_low)
         self.d = d
         hidden = tuple(task.policy_hidden)
-        self.policy_layout = td3.Layout((task.obs_dim, *hidden, task.act_dim))
+        self.policy_layout = Layout((task.obs_dim, *hidden, task.act_dim))
         assert self.policy_layout.n_params == task.dim, "policy layout differs from the task's"
-        self.actor_layout = td3.Layout((task.obs_dim + (d if self.conditioned else 0), *hidden,
+        self.actor_layout = Layout((task.obs_dim + (d if self.conditioned else 0), *hidden,
                                         task.act_dim))
-        self.critic_layout = td3.Layout(
+        self.critic_layout = Layout(
             (task.obs_dim + task.act_dim + (d if self.conditioned else 0),
              *c["critic_hidden"], 1), "relu", "none")
         self.td3cfg = td3.TD3Config(c["discount"], c["tau"], c["policy_noise"], c["noise_clip"])
