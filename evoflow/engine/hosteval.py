@@ -9,6 +9,7 @@ process boundaries; each worker builds its own task from (env, config) once.
 from __future__ import annotations
 
 import multiprocessing as mp
+import os
 from concurrent.futures import ProcessPoolExecutor
 
 import numpy as np
@@ -16,10 +17,23 @@ import numpy as np
 _WORKER_TASK = None
 
 
-def _init_worker(env: str, cfg: dict) -> None:
+def _exit_with_parent(parent: int) -> None:
+    """A killed run (SIGKILL) cannot shut its pool down: workers leave when their parent does."""
+    import os
+    import time
+
+    while os.getppid() == parent:
+        time.sleep(1.0)
+    os._exit(0)
+
+
+def _init_worker(env: str, cfg: dict, parent: int) -> None:
     global _WORKER_TASK
+    import threading
+
     from evoflow.tasks import TASKS
 
+    threading.Thread(target=_exit_with_parent, args=(parent,), daemon=True).start()
     _WORKER_TASK = TASKS[env].make(cfg)
 
 
@@ -35,7 +49,8 @@ class HostEvaluator:
         self.pool = None
         if cfg["workers"]:
             self.pool = ProcessPoolExecutor(cfg["workers"], mp_context=mp.get_context("spawn"),
-                                            initializer=_init_worker, initargs=(env, cfg))
+                                            initializer=_init_worker,
+                                            initargs=(env, cfg, os.getpid()))
 
     def __call__(self, task_data: dict, population: np.ndarray) -> np.ndarray:
         """Fitness (M, B) of population (M, B, d); task_data leaves have a leading runs axis."""
