@@ -103,13 +103,15 @@ def resume(
 @app.command(name="list", help="Show each algorithm with the envs it accepts and their presets.")
 def list_() -> None:
     from evoflow.algorithms import ALGORITHMS
-    from evoflow.experiment import accepted_envs, algo_presets
+    from evoflow.experiment import accepted_envs, algo_presets, aliases
 
     for algo in ALGORITHMS:
         print(algo)
         for env in accepted_envs(algo):
             presets = ", ".join(algo_presets(algo, env)) or "-"
             print(f"  {env:<14} presets: {presets}")
+        for alias, env in aliases(algo).items():
+            print(f"  {alias:<14} = {env}")
 
 
 @app.command(name="eval", help="Evaluate what a run found; each call writes a new "

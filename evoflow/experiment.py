@@ -17,7 +17,7 @@ from typing import Any, Callable
 from evoflow.algorithms import ALGORITHMS, get_algorithm
 from evoflow.config import ENGINE_SCHEMA, Param, closest, resolve
 from evoflow.errors import RunStateError, UsageError
-from evoflow.tasks import TASKS
+from evoflow.tasks import QD_ALIASES, TASKS
 
 PRESETS = ("tiny", "default", "gpu")
 
@@ -38,6 +38,18 @@ def algo_presets(algo: str, env: str) -> dict[str, dict]:
 def accepted_envs(algo: str) -> list[str]:
     cls = get_algorithm(algo)
     return [env for env, entry in TASKS.items() if set(entry.kinds) & set(cls.accepts)]
+
+
+def aliases(algo: str) -> dict[str, str]:
+    """Env aliases an algorithm accepts: for QD algorithms `ant` means `ant_omni`, ..."""
+    return QD_ALIASES if "descriptor" in get_algorithm(algo).accepts else {}
+
+
+def resolve_env(algo: str, env: str) -> tuple[str, str | None]:
+    """(resolved env, the alias the user gave or None)."""
+    if algo in ALGORITHMS and env in aliases(algo):
+        return aliases(algo)[env], env
+    return env, None
 
 
 def check_names(algo: str, env: str, preset: str) -> None:
@@ -68,18 +80,21 @@ class Prepared:
     schema: dict[str, Param]
     strategy: Any
     task: Any
+    env_alias: str | None = None
 
     def config_record(self) -> dict:
         import evoflow
 
-        return {"algo": self.algo, "env": self.env, "preset": self.preset, "seed": self.seed,
-                "evoflow": evoflow.__version__, "config": self.cfg}
+        return {"algo": self.algo, "env": self.env, "env_alias": self.env_alias,
+                "preset": self.preset, "seed": self.seed, "evoflow": evoflow.__version__,
+                "config": self.cfg}
 
 
 def prepare(algo: str, env: str, preset: str, seed: int, sets: dict[str, Any]) -> Prepared:
     from evoflow.algorithms.base import TaskInfo
     from evoflow.engine.loop import check_budget
 
+    env, env_alias = resolve_env(algo, env)
     check_names(algo, env, preset)
     if seed < 0:
         raise UsageError(f"--seed {seed}: the seed must be >= 0")
@@ -116,7 +131,7 @@ def prepare(algo: str, env: str, preset: str, seed: int, sets: dict[str, Any]) -
                     descriptor_names=tuple(getattr(task, "descriptor_names", ())),
                     descriptor_units=tuple(getattr(task, "descriptor_units", ())))
     strategy = cls(cfg, info)
-    return Prepared(algo, env, preset, seed, cfg, schema, strategy, task)
+    return Prepared(algo, env, preset, seed, cfg, schema, strategy, task, env_alias)
 
 
 def _printer(quiet: bool) -> Callable[[str], None]:
@@ -144,7 +159,8 @@ def _build_engine(prep: Prepared, run, out, quiet: bool):
 
 
 def _summary_extra(prep: Prepared, n_devices: int) -> dict:
-    return {"algo": prep.algo, "env": prep.env, "seed": prep.seed,
+    extra = {"env_alias": prep.env_alias} if prep.env_alias else {}
+    return {"algo": prep.algo, "env": prep.env, **extra, "seed": prep.seed,
             "n_runs": prep.strategy.n_runs, "devices": n_devices}
 
 
@@ -160,8 +176,9 @@ def start(prep: Prepared, out_dir: Path, quiet: bool = False) -> tuple[Path, dic
     run = RunDir.create(out_dir, run_name(prep.algo, prep.env, prep.seed))
     run.write_json("config.json", prep.config_record())
     run.write_json("versions.json", versions_record())
-    out(f"evoflow run {prep.algo} on {prep.env} (preset {prep.preset}, seed {prep.seed}) -> "
-        f"{run.path}")
+    alias = f" (--env {prep.env_alias} means {prep.env})" if prep.env_alias else ""
+    out(f"evoflow run {prep.algo} on {prep.env}{alias} (preset {prep.preset}, seed {prep.seed}) "
+        f"-> {run.path}")
     engine = _build_engine(prep, run, out, quiet)
     try:
         summary = engine.run_loop(engine.initial_state(), LoopState(),

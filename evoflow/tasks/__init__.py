@@ -27,4 +27,9 @@ TASKS: dict[str, TaskEntry] = {
        for name in _FUNCTIONS},
     "digits": TaskEntry("evoflow.tasks.digits", "DigitsTask", ("supervised",)),
     "point_omni": TaskEntry("evoflow.tasks.point_mass", "PointOmni", ("descriptor", "policy")),
+    "ant_omni": TaskEntry("evoflow.tasks.brax_qd", "BraxQD", ("descriptor", "policy"),
+                          ("ant_omni",)),
 }
+
+# For QD algorithms a robot name means one paper task (DESIGN.md "Env names").
+QD_ALIASES: dict[str, str] = {"ant": "ant_omni"}
