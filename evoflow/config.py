@@ -172,4 +172,7 @@ ENGINE_SCHEMA: dict[str, Param] = {
     "workers": Param(0, "int", "0: evaluate in-process; K: K worker processes (host loop)",
                      check="nonnegative"),
     "dtype": Param("float32", "str", "floating point precision", choices=("float32", "float64")),
+    "threefry_partitionable": Param(False, "bool", "JAX's jax_threefry_partitionable for the run "
+                                    "(false: about 2x faster random bits on CPU; either way "
+                                    "results do not depend on the device count)"),
 }

@@ -104,9 +104,11 @@ def prepare(algo: str, env: str, preset: str, seed: int, sets: dict[str, Any]) -
     schema = {**ENGINE_SCHEMA, **task_cls.SCHEMA, **cls.SCHEMA}
     cfg = resolve(schema, [(f"envs/{env}.json preset {preset!r}", algo_presets(algo, env)[preset]),
                            ("--set", sets)])
-    if cfg["dtype"] == "float64":
-        import jax
+    import jax
 
+    # Process-wide JAX settings that define the run's numbers; recorded in versions.json.
+    jax.config.update("jax_threefry_partitionable", cfg["threefry_partitionable"])
+    if cfg["dtype"] == "float64":
         jax.config.update("jax_enable_x64", True)
     task = entry.make(cfg)
     check_budget(cfg, task)
@@ -144,7 +146,7 @@ def _host_evaluator(prep: Prepared):
     return HostEvaluator(prep.env, prep.cfg, prep.task)
 
 
-def _build_engine(prep: Prepared, run, out, quiet: bool):
+def build_engine(prep: Prepared, run, out, quiet: bool):
     import jax.numpy as jnp
 
     from evoflow.engine.devices import make_mesh
@@ -179,7 +181,7 @@ def start(prep: Prepared, out_dir: Path, quiet: bool = False) -> tuple[Path, dic
     alias = f" (--env {prep.env_alias} means {prep.env})" if prep.env_alias else ""
     out(f"evoflow run {prep.algo} on {prep.env}{alias} (preset {prep.preset}, seed {prep.seed}) "
         f"-> {run.path}")
-    engine = _build_engine(prep, run, out, quiet)
+    engine = build_engine(prep, run, out, quiet)
     try:
         summary = engine.run_loop(engine.initial_state(), LoopState(),
                                   _summary_extra(prep, jax.device_count()))
@@ -213,7 +215,7 @@ def resume(path: Path, more: int | None, quiet: bool = False) -> tuple[Path, dic
     if more is not None:
         cfg[budget_key] = cfg[budget_key] + more
     prep = prepare_resolved(algo, env, preset, seed, cfg)
-    engine = _build_engine(prep, run, out, quiet)
+    engine = build_engine(prep, run, out, quiet)
     state, loop, meta = engine.restore(report=lambda s: out(f"warning: {s}"))
     if meta.get("finished") and more is None:
         raise UsageError(f"{run.path}: the run is finished; add --more N to extend its "

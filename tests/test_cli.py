@@ -132,13 +132,31 @@ def test_import_evoflow_loads_no_heavy_module():
 
 
 def test_golden_prng_draw():
-    """Pins JAX's PRNG stream: if this changes, key-rebuilt data of old runs would differ."""
-    from evoflow.engine.prng import golden_draw
+    """Pins JAX's PRNG streams: if these change, key-rebuilt data of old runs would differ.
 
-    want = [1.6359469, 0.8408094, 0.02212393, -0.52927685, -0.6866449, -1.0878773, -1.2598456,
-            1.6036302]
-    assert golden_draw() == pytest.approx(want, abs=1e-6)
+    Runs use jax_threefry_partitionable=false by default (config `threefry_partitionable`);
+    JAX's own default is true. versions.json records the setting and the draw of each run.
+    """
     import jax
 
+    from evoflow.engine.prng import golden_draw
+
     assert jax.config.jax_default_prng_impl == "threefry2x32"
-    assert jax.config.jax_threefry_partitionable
+    with jax.threefry_partitionable(False):
+        assert golden_draw() == pytest.approx(
+            [0.22767609, -0.12897062, -0.3817806, -1.5077174, 0.40284932, -1.7226623,
+             -0.13909869, -1.1255506], abs=1e-6)
+    with jax.threefry_partitionable(True):
+        assert golden_draw() == pytest.approx(
+            [1.6359469, 0.8408094, 0.02212393, -0.52927685, -0.6866449, -1.0878773,
+             -1.2598456, 1.6036302], abs=1e-6)
+
+
+def test_versions_json_records_the_runs_prng_setting(tmp_path):
+    for flag in ("false", "true"):
+        evoflow("run", "cbo", "--env", "sphere", "--preset", "tiny", "--set", "iterations=20",
+                "--set", f"threefry_partitionable={flag}", "--out", tmp_path / flag, "--quiet")
+        prng = json.loads((only_run(tmp_path / flag) / "versions.json").read_text())["prng"]
+        assert prng["threefry_partitionable"] is (flag == "true")
+        first = prng["golden_normal_key123"][0]
+        assert first == pytest.approx(0.22767609 if flag == "false" else 1.6359469, abs=1e-6)

@@ -16,7 +16,7 @@ from tests.engine.test_resume import assert_same_run, run_and_kill
 
 def engine_for(algo, **sets):
     prep = experiment.prepare(algo, "point_omni", "tiny", 0, {"log_every": 1, **sets})
-    return prep, experiment._build_engine(prep, None, print, quiet=True)
+    return prep, experiment.build_engine(prep, None, print, quiet=True)
 
 
 @pytest.mark.parametrize("algo", ["pga_me", "dcg_me", "dcrl_me"])

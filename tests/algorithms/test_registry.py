@@ -16,7 +16,7 @@ def test_registered_algorithm_runs_its_tiny_preset(algo):
     assert envs, f"{algo} has no env with a tiny preset"
     prep = experiment.prepare(algo, envs[0], "tiny", 0, {"iterations": 30, "evaluations": None,
                                                         "log_every": 10, "snapshot_every": 0})
-    engine = experiment._build_engine(prep, None, print, quiet=True)
+    engine = experiment.build_engine(prep, None, print, quiet=True)
     state, blocks = engine.advance(engine.initial_state(), 0, 30)
     assert [b.step for b in blocks] == [10, 20, 30]
     per_it = prep.strategy.max_evaluations_per_iteration()

@@ -31,7 +31,7 @@ def engine_for(tmp_path, threshold, **sets):
     prep.task = task
     run = RunDir.create(tmp_path, "run")
     lines = []
-    eng = experiment._build_engine(prep, run, lines.append, quiet=True)
+    eng = experiment.build_engine(prep, run, lines.append, quiet=True)
     return eng, run, lines
 
 
