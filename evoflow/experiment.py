@@ -19,7 +19,6 @@ from evoflow.config import ENGINE_SCHEMA, Param, closest, resolve
 from evoflow.errors import RunStateError, UsageError
 from evoflow.tasks import QD_ALIASES, TASKS
 
-PRESETS = ("tiny", "default", "gpu")
 
 
 def env_presets(env: str) -> dict[str, dict[str, dict]]:
