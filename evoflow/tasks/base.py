@@ -94,3 +94,26 @@ def nonfinite_to_neg_inf(fitness: jax.Array) -> jax.Array:
 
 def sanitize(evaluation: Evaluation) -> Evaluation:
     return evaluation.replace(fitness=nonfinite_to_neg_inf(evaluation.fitness))
+
+
+class PolicyTask(Task):
+    """A task whose genotypes are flat policy networks (`self.policy`, an evoflow.nets.Layout)
+    rolled out for `self.T` steps from `obs_dim` observations to `act_dim` actions."""
+
+    policy: Any
+    T: int
+    obs_dim: int
+    act_dim: int
+
+    @property
+    def dim(self) -> int:
+        return self.policy.n_params
+
+    def init_box(self):
+        return np.full(self.dim, -1.0), np.full(self.dim, 1.0)
+
+    def sample_genotypes(self, key, n, dtype=jnp.float32):
+        return self.policy.init(key, n, dtype)
+
+    def genotype_leaves(self, flat):
+        return self.policy.leaves(flat)

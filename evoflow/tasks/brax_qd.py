@@ -21,7 +21,7 @@ import numpy as np
 
 from evoflow.config import Param
 from evoflow.nets import Layout
-from evoflow.tasks.base import Evaluation, Task
+from evoflow.tasks.base import Evaluation, PolicyTask
 
 
 @dataclass(frozen=True)
@@ -53,7 +53,7 @@ def load_brax_env(robot: str, backend: str):
         return envs.get_environment(robot, backend=backend)
 
 
-class BraxQD(Task):
+class BraxQD(PolicyTask):
     sense = "max"
     kinds = ("descriptor", "policy")
     descriptor_units = ("m", "m")
@@ -78,21 +78,8 @@ class BraxQD(Task):
         self.policy = Layout((self.obs_dim, *cfg["policy_hidden"], self.act_dim))
         self.descriptor_names = ("x", "y")
 
-    @property
-    def dim(self) -> int:
-        return self.policy.n_params
-
-    def init_box(self):
-        return np.full(self.dim, -1.0), np.full(self.dim, 1.0)
-
     def descriptor_box(self):
         return np.array(self.spec.low), np.array(self.spec.high)
-
-    def sample_genotypes(self, key, n, dtype=jnp.float32):
-        return self.policy.init(key, n, dtype)
-
-    def genotype_leaves(self, flat):
-        return self.policy.leaves(flat)
 
     def _xy(self, pipeline_state):
         lo, hi = jnp.asarray(self.spec.low), jnp.asarray(self.spec.high)

@@ -13,11 +13,11 @@ import jax.numpy as jnp
 import numpy as np
 
 from evoflow.config import Param
-from evoflow.tasks.base import Evaluation, Task
+from evoflow.tasks.base import Evaluation, PolicyTask
 from evoflow.nets import Layout
 
 
-class PointOmni(Task):
+class PointOmni(PolicyTask):
     name = "point_omni"
     sense = "max"
     kinds = ("descriptor", "policy")
@@ -37,21 +37,8 @@ class PointOmni(Task):
         self.T = cfg["episode_length"]
         self.policy = Layout((3, *cfg["policy_hidden"], 2))  # tanh hidden, tanh actions
 
-    @property
-    def dim(self) -> int:
-        return self.policy.n_params
-
-    def init_box(self):
-        return np.full(self.dim, -1.0), np.full(self.dim, 1.0)
-
     def descriptor_box(self):
         return np.array([-1.0, -1.0]), np.array([1.0, 1.0])
-
-    def sample_genotypes(self, key, n, dtype=jnp.float32):
-        return self.policy.init(key, n, dtype)
-
-    def genotype_leaves(self, flat):
-        return self.policy.leaves(flat)
 
     obs_dim, act_dim = 3, 2
 
