@@ -56,7 +56,7 @@ def assert_same_run(a: Path, b: Path) -> None:
 
 # Enough iterations that the kill lands mid-run; small checkpoints so it lands early.
 TINY = ["cbo", "--env", "rastrigin", "--preset", "tiny", "--seed", "0",
-        "--set", "iterations=3000", "--set", "checkpoint_every=200"]
+        "--set", "iterations=10000", "--set", "checkpoint_every=200"]
 
 
 @pytest.mark.parametrize("driver", ["device", "host"])
