@@ -129,7 +129,9 @@ class FunctionTask(Task):
         lo, hi = self.spec.shift
         if not self.cfg["shift"]:
             lo = hi = 0.0
-        shift = jax.random.uniform(jax.random.fold_in(key, run), (self.dim,), minval=lo, maxval=hi)
+        # Drawn in float32 whatever the run's dtype: the same seed is the same problem in float64.
+        shift = jax.random.uniform(jax.random.fold_in(key, run), (self.dim,), jnp.float32,
+                                   minval=lo, maxval=hi)
         return {"shift": shift}
 
     def x_star(self, run_data):

@@ -70,3 +70,14 @@ def test_tiny_preset_success(name, tmp_path):
             "--quiet")
     s = summary(only_run(tmp_path))
     assert s["n_runs"] == 8 and s["success_rate"] >= 0.9, s
+
+
+def test_same_seed_is_the_same_problem_in_float64():
+    t = task("rastrigin", 6)
+    want = np.asarray(t.setup(jax.random.key(4), 3)["shift"])
+    jax.config.update("jax_enable_x64", True)
+    try:
+        got = np.asarray(t.setup(jax.random.key(4), 3)["shift"])
+    finally:
+        jax.config.update("jax_enable_x64", False)
+    np.testing.assert_array_equal(got, want)
