@@ -11,7 +11,7 @@ from evoflow.algorithms.map_elites.critic_me import ACTOR, AI, PG
 from evoflow.algorithms.map_elites.me import GA
 from tests.algorithms.test_me import assert_same_archive
 from tests.conftest import cli_env, evoflow, only_run, summary
-from tests.engine.test_resume import assert_same_run, run_and_kill
+from tests.engine.test_resume import assert_same_run, killed_resumed_and_whole
 
 
 def engine_for(algo, **sets):
@@ -58,10 +58,7 @@ def test_injected_actor_is_the_dc_actor_at_its_target():
 def test_dcg_me_sigkill_resume_and_devices(tmp_path):
     args = ["dcg_me", "--env", "point_omni", "--preset", "tiny", "--seed", "1",
             "--set", "evaluations=1000", "--set", "checkpoint_every=10", "--set", "log_every=5"]
-    killed = run_and_kill(tmp_path / "killed", args)
-    evoflow("resume", killed, "--quiet")
-    evoflow("run", *args, "--out", tmp_path / "whole", "--quiet")
-    whole = only_run(tmp_path / "whole")
+    killed, whole = killed_resumed_and_whole(tmp_path, args)
     assert_same_run(killed, whole)
     assert_same_archive(killed, whole)
     last = str(summary(whole)["iterations"])

@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 
 from tests.conftest import cli_env, evoflow, metrics, only_run, summary
-from tests.engine.test_resume import assert_same_run, run_and_kill
+from tests.engine.test_resume import assert_same_run, killed_resumed_and_whole
 
 TINY = ["me", "--env", "point_omni", "--preset", "tiny", "--seed", "0"]
 
@@ -43,10 +43,7 @@ def test_tiny_run_writes_the_archive_and_improves(tmp_path):
 
 def test_sigkill_resume_and_devices(tmp_path):
     args = TINY + ["--set", "evaluations=6400", "--set", "checkpoint_every=20"]
-    killed = run_and_kill(tmp_path / "killed", args)
-    evoflow("resume", killed, "--quiet")
-    evoflow("run", *args, "--out", tmp_path / "whole", "--quiet")
-    whole = only_run(tmp_path / "whole")
+    killed, whole = killed_resumed_and_whole(tmp_path, args)
     assert_same_run(killed, whole)
     assert_same_archive(killed, whole)
     four = cli_env(XLA_FLAGS="--xla_force_host_platform_device_count=4")

@@ -43,6 +43,14 @@ def run_and_kill(out: Path, args: list, n_checkpoints: int = 2, timeout: float =
     return run
 
 
+def killed_resumed_and_whole(tmp_path: Path, args: list) -> tuple[Path, Path]:
+    """The run of ARGS SIGKILLed after 2 checkpoints and resumed, and an uninterrupted one."""
+    killed = run_and_kill(tmp_path / "killed", args)
+    evoflow("resume", killed, "--quiet", timeout=1200)
+    evoflow("run", *args, "--out", tmp_path / "whole", "--quiet", timeout=1200)
+    return killed, only_run(tmp_path / "whole")
+
+
 def assert_same_run(a: Path, b: Path) -> None:
     assert metrics(a) == metrics(b)
     assert untimed(summary(a)) == untimed(summary(b))
@@ -64,10 +72,7 @@ def test_sigkill_then_resume_equals_uninterrupted(tmp_path, driver):
     args = TINY + (["--set", "evaluator=numpy", "--set", "workers=2", "--set",
                     "iterations=800", "--set", "checkpoint_every=100"]
                    if driver == "host" else [])
-    killed = run_and_kill(tmp_path / "killed", args)
-    evoflow("resume", killed, "--quiet")
-    evoflow("run", *args, "--out", tmp_path / "whole", "--quiet")
-    assert_same_run(killed, only_run(tmp_path / "whole"))
+    assert_same_run(*killed_resumed_and_whole(tmp_path, args))
 
 
 def test_truncated_newest_checkpoint_is_reported_and_skipped(tmp_path):

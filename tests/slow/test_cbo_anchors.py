@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 
 from tests.conftest import evoflow, only_run, summary
-from tests.engine.test_resume import assert_same_run, run_and_kill
+from tests.engine.test_resume import assert_same_run, killed_resumed_and_whole
 
 pytestmark = pytest.mark.slow
 
@@ -35,10 +35,7 @@ def test_rastrigin_d20_isotropic_is_worse(tmp_path):
 def test_full_size_sigkill_resume(tmp_path):
     args = ["cbo", "--env", "rastrigin", "--seed", "0", "--set", "iterations=20000",
             "--set", "checkpoint_every=1000"]
-    killed = run_and_kill(tmp_path / "killed", args)
-    evoflow("resume", killed, "--quiet", timeout=1200)
-    evoflow("run", *args, "--out", tmp_path / "whole", "--quiet", timeout=1200)
-    assert_same_run(killed, only_run(tmp_path / "whole"))
+    assert_same_run(*killed_resumed_and_whole(tmp_path, args))
 
 
 def test_digits_three_seeds(tmp_path):
