@@ -140,6 +140,42 @@ def eval_(
     print(path)
 
 
+@app.command(help="Draw runs: writes RUN/report.html (self-contained, opens offline), "
+                  "RUN/figures/<view>.png and, for QD runs, RUN/archive.csv. With --compare, "
+                  "DIR/report.html and DIR/figures/ summarize the runs by (algo, config).\n\n"
+                  "Example: evoflow viz RUN; evoflow viz A B C --compare --out cmp")
+def viz(
+    runs: List[Path] = typer.Argument(..., metavar="RUN [RUN ...]", help="run directories"),
+    compare: bool = typer.Option(False, "--compare", help="one comparison page for all RUNs "
+                                 "(needs --out)"),
+    out: Optional[Path] = typer.Option(None, "--out", metavar="DIR", help="--compare: the "
+                                       "directory of the comparison"),
+    watch: Optional[float] = typer.Option(None, "--watch", metavar="SEC", help="rewrite the "
+                                          "report every SEC s until the run finishes"),
+    top_k: int = typer.Option(16, "--top-k", metavar="K", help="QD: elites whose rollouts "
+                              "play on the page"),
+    no_rollouts: bool = typer.Option(False, "--no-rollouts", help="QD: no rollouts view"),
+):
+    try:
+        try:  # lazy: `evoflow --help` and `import evoflow` never load plotly or matplotlib
+            import matplotlib  # noqa: F401
+            import plotly  # noqa: F401
+        except ImportError as e:
+            from evoflow.errors import UsageError
+
+            raise UsageError(f"evoflow viz needs the viz extra ({e.name} is missing): "
+                             f'pip install "evoflow[viz]"') from None
+        from evoflow.viz.cli import main as viz_main
+
+        code = viz_main(runs, compare=compare, out=out, watch=watch, top_k=top_k,
+                        rollouts=not no_rollouts)
+    except KeyboardInterrupt:
+        raise typer.Exit(130)
+    except EvoflowError as e:
+        _fail(e)
+    raise typer.Exit(code)
+
+
 def _print_summary(path: Path, summary: dict, quiet: bool) -> None:
     if quiet:
         return
