@@ -20,6 +20,8 @@ class TaskEntry:
         return self.load()(*self.args, cfg)
 
 
+_BRAX_QD = ("ant_omni", "anttrap_omni", "humanoid_omni", "ant_uni", "walker2d_uni",
+            "halfcheetah_uni", "humanoid_uni")
 _FUNCTIONS = ("sphere", "rastrigin", "ackley", "rosenbrock", "griewank", "schwefel", "levy")
 
 TASKS: dict[str, TaskEntry] = {
@@ -27,9 +29,10 @@ TASKS: dict[str, TaskEntry] = {
        for name in _FUNCTIONS},
     "digits": TaskEntry("evoflow.tasks.digits", "DigitsTask", ("supervised",)),
     "point_omni": TaskEntry("evoflow.tasks.point_mass", "PointOmni", ("descriptor", "policy")),
-    "ant_omni": TaskEntry("evoflow.tasks.brax_qd", "BraxQD", ("descriptor", "policy"),
-                          ("ant_omni",)),
+    **{name: TaskEntry("evoflow.tasks.brax_qd", "BraxQD", ("descriptor", "policy"), (name,))
+       for name in _BRAX_QD},
 }
 
 # For QD algorithms a robot name means one paper task (DESIGN.md "Env names").
-QD_ALIASES: dict[str, str] = {"ant": "ant_omni"}
+QD_ALIASES: dict[str, str] = {"ant": "ant_omni", "humanoid": "humanoid_omni",
+                              "walker2d": "walker2d_uni", "halfcheetah": "halfcheetah_uni"}

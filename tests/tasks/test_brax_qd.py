@@ -1,14 +1,17 @@
-"""Brax QD tasks: `ant_omni` rewards, descriptors, and the `ant` alias through the CLI."""
+"""Brax QD tasks: rewards, descriptors (ant_omni here, the other robots `slow`), the AntTrap's
+walls, and the QD aliases through the CLI."""
 
 from __future__ import annotations
 
 import json
 
 import jax
+import jax.numpy as jnp
 import numpy as np
 import pytest
 
-from evoflow.tasks import TASKS
+from evoflow.experiment import resolve_env
+from evoflow.tasks import TASKS, brax_qd
 from tests.conftest import evoflow, only_run, summary
 
 
@@ -61,3 +64,76 @@ def test_dcg_me_ant_alias_runs_ant_omni(tmp_path):
     for f in ("archive.npz", "distilled_eval.npz", "artifacts/distilled.safetensors"):
         assert (run / f).exists(), f
     assert "qd_score=" in proc.stdout and "coverage=" in proc.stdout
+
+
+@pytest.mark.parametrize("alias, env", [("ant", "ant_omni"), ("humanoid", "humanoid_omni"),
+                                        ("walker2d", "walker2d_uni"),
+                                        ("halfcheetah", "halfcheetah_uni")])
+def test_robot_names_alias_one_paper_task_for_qd_algorithms(alias, env):
+    assert resolve_env("dcg_me", alias) == (env, alias)
+    assert resolve_env("me", env) == (env, None)
+
+
+def _torso_x_after(env, steps=50):
+    """The torso started inside the U (x = 9) at +10 m/s toward its closed end (x = 12),
+    zero actions: its largest x over `steps` steps."""
+    q = env.sys.init_q.at[0].set(9.0)
+    qd = jnp.zeros(env.sys.qd_size()).at[0].set(10.0)
+    state, step = env.pipeline_init(q, qd), jax.jit(env.pipeline_step)
+    a, xs = jnp.zeros(env.action_size), []
+    for _ in range(steps):
+        state = step(state, a)
+        xs.append(float(state.x.pos[0, 0]))
+    return max(xs)
+
+
+def test_anttrap_walls_stop_the_torso_and_ant_omni_has_none():
+    wall_face = 12.0 - brax_qd.TRAP_RADIUS
+    trapped = _torso_x_after(brax_qd.load_ant_trap("spring"))
+    free = _torso_x_after(brax_qd.load_brax_env("ant", "spring"))
+    assert trapped < wall_face, trapped
+    assert free > 12.0 + brax_qd.TRAP_RADIUS, free
+
+
+def _feet_contact_reference(task, pipeline_state):
+    """QDax's FeetContactWrapper by hand: a foot touches when a contact's second link is it
+    and the contact distance is <= 0."""
+    c = pipeline_state.contact
+    li, dist = np.asarray(c.link_idx[1]), np.asarray(c.dist)
+    return np.array([np.any((li == f) & (dist <= 0)) for f in task.feet], np.float32)
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("name, dim", [("ant_uni", 4), ("walker2d_uni", 2),
+                                       ("halfcheetah_uni", 2), ("humanoid_uni", 2),
+                                       ("humanoid_omni", 2), ("anttrap_omni", 2)])
+def test_other_brax_tasks_descriptors_have_their_dimension_and_vary(name, dim):
+    task = TASKS[name].make({"episode_length": 40, "policy_hidden": [16, 16],
+                             "resets": "stochastic", "brax_backend": "spring"})
+    params = task.sample_genotypes(jax.random.key(0), 32) * 3.0
+    ev = jax.jit(task.evaluate)({}, params, jax.random.key(1))
+    d, f = np.asarray(ev.descriptor), np.asarray(ev.fitness)
+    lo, hi = task.descriptor_box()
+    assert d.shape == (32, dim) and len(task.descriptor_names) == dim
+    assert np.all(d >= lo) and np.all(d <= hi) and d.std(axis=0).min() > 1e-3
+    assert np.all(f >= 0)
+    if task.spec.descriptor == "feet":
+        # The contact test, state by state along a step-by-step rollout.
+        env, g = task.env, params[0]
+        step = jax.jit(lambda st: env.step(st, task.policy.apply(g, st.obs)))
+        state, seen = env.reset(jax.random.key(7)), set()
+        for _ in range(task.T):
+            want = _feet_contact_reference(task, state.pipeline_state)
+            np.testing.assert_array_equal(task._feet_contact(state.pipeline_state), want)
+            seen.add(tuple(want))
+            state = step(state)
+        assert len(seen) > 1  # the rollout saw more than one contact pattern
+        # The descriptor is a mean over the steps before `done`: all-contact gives exactly 1,
+        # also for policies that fall early (dividing by T would not).
+        always = type(task)(name, task.cfg)
+        always._feet_contact = lambda ps: jnp.ones(len(always.feet))
+        ev1 = jax.jit(always.evaluate)({}, params, jax.random.key(1))
+        np.testing.assert_array_equal(ev1.descriptor, 1.0)
+        fell = np.asarray(ev1.extras["transitions"]["done"]).max(axis=1)
+        if name == "ant_uni":
+            assert fell.sum() > 0  # some ants fell: the normalization was exercised
