@@ -117,7 +117,8 @@ def list_() -> None:
 @app.command(name="eval", help="Evaluate what a run found; each call writes a new "
                                "evals/<YYYYmmdd-HHMMSS>-<4 hex>.json in RUN and prints its path. "
                                "Options depend on the run's family (QD: --policy, --target, "
-                               "--episodes).\n\nExample: evoflow eval RUN --policy cell:3 "
+                               "--episodes | --reproducibility).\n\nExample: evoflow eval RUN "
+                               "--policy cell:3 "
                                "--episodes 5")
 def eval_(
     run_dir: Path = typer.Argument(..., metavar="RUN", help="a run directory"),
@@ -127,10 +128,15 @@ def eval_(
                                          "--policy distilled: the descriptor to reach"),
     episodes: Optional[int] = typer.Option(None, "--episodes", metavar="K", help="QD: episodes "
                                            "to roll out (default 1)"),
+    reproducibility: Optional[int] = typer.Option(
+        None, "--reproducibility", metavar="K", help="QD: every elite and the distilled policy "
+        "at each filled cell's centroid, K stochastic resets each: expected QD score, distance "
+        "and max fitness"),
 ):
     from evoflow import evaluate
 
-    given = {"--policy": policy, "--target": target, "--episodes": episodes}
+    given = {"--policy": policy, "--target": target, "--episodes": episodes,
+             "--reproducibility": reproducibility}
     try:
         plan = evaluate.plan(run_dir, {k: v for k, v in given.items() if v is not None})
         _setup_jax()

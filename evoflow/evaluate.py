@@ -15,6 +15,13 @@ episodes are rolled out with the task's own JAX `evaluate`; episode e resets fro
 `fold_in(key(EVAL_SEED), e)` (so its reset does not depend on K); the file records the seed.
 `distance` is the mean over episodes of the Euclidean distance from the achieved descriptor to
 the target (null for cell:N).
+
+QD `--reproducibility K` (the DCRL-ME reproducibility study): every elite, and the distilled
+policy (when the run has one) conditioned on each filled cell's centroid, rolled out K times
+under stochastic resets (episode e of cell c resets from `fold_in(fold_in(key(EVAL_SEED), e),
+c)`). Per policy set: `expected_qd_score` = sum over cells of the mean fitness,
+`expected_distance` = mean over cells of the mean ||achieved descriptor - centroid||,
+`expected_max_fitness` = the largest mean fitness.
 """
 
 from __future__ import annotations
@@ -106,7 +113,45 @@ def _parse_target(text: str, low: np.ndarray, high: np.ndarray, names) -> np.nda
     return target
 
 
+def _load_archive(run: RunDir) -> dict[str, np.ndarray]:
+    if not (run / ARCHIVE).is_file():
+        raise RunStateError(f"{run / ARCHIVE}: missing; the run has not written its archive yet "
+                            f"(it is written at each checkpoint)")
+    return load_npz(run / ARCHIVE)
+
+
+def _load_actor(run: RunDir) -> np.ndarray:
+    from safetensors.numpy import load_file  # tensors only: loading runs no code
+
+    try:
+        leaves = load_file(run / DISTILLED)
+    except Exception as e:  # truncated or foreign file
+        raise RunStateError(f"{run / DISTILLED}: unreadable ({type(e).__name__}: {e})") from None
+    return flat_genotypes({f"params/{k}": v[None] for k, v in leaves.items()},
+                          str(run / DISTILLED))[0]
+
+
+def _plan_reproducibility(run: RunDir, opts: dict[str, Any]) -> dict[str, Any]:
+    k = opts["--reproducibility"]
+    others = [o for o in ("--policy", "--target", "--episodes") if o in opts]
+    if others:
+        raise UsageError(f"--reproducibility {k}: evaluates every elite (and the distilled "
+                         f"policy); drop {', '.join(others)}")
+    if k < 1:
+        raise UsageError(f"--reproducibility {k}: episodes per policy, must be >= 1")
+    arrays = _load_archive(run)
+    filled = np.flatnonzero(np.isfinite(arrays["fitness"]))
+    if len(filled) == 0:
+        raise UsageError(f"{run / ARCHIVE}: the archive is empty; nothing to evaluate")
+    actor = _load_actor(run) if (run / DISTILLED).is_file() else None
+    return {"policy": "reproducibility", "episodes": k, "cells": filled,
+            "genotypes": flat_genotypes(arrays, str(run / ARCHIVE))[filled],
+            "centroids": np.asarray(arrays["centroid"])[filled], "actor": actor}
+
+
 def _plan_qd(run: RunDir, opts: dict[str, Any]) -> dict[str, Any]:
+    if "--reproducibility" in opts:
+        return _plan_reproducibility(run, opts)
     policy = opts.get("--policy")
     if policy is None:
         raise UsageError("--policy is required: cell:N (the elite of archive cell N) or "
@@ -121,10 +166,7 @@ def _plan_qd(run: RunDir, opts: dict[str, Any]) -> dict[str, Any]:
                          f"that cell's elite)")
     if kind == "distilled" and target is None:
         raise UsageError("--policy distilled needs --target X,Y (a descriptor to reach)")
-    if not (run / ARCHIVE).is_file():
-        raise RunStateError(f"{run / ARCHIVE}: missing; the run has not written its archive yet "
-                            f"(it is written at each checkpoint)")
-    arrays = load_npz(run / ARCHIVE)
+    arrays = _load_archive(run)
     fitness = arrays["fitness"]
     if kind == "cell":
         n = len(fitness)
@@ -144,46 +186,63 @@ def _plan_qd(run: RunDir, opts: dict[str, Any]) -> dict[str, Any]:
     if not (run / DISTILLED).is_file():
         raise UsageError(f"--policy distilled: this run has no distilled policy "
                          f"({run / DISTILLED} is missing)")
-    from safetensors.numpy import load_file  # tensors only: loading runs no code
-
-    try:
-        leaves = load_file(run / DISTILLED)
-    except Exception as e:  # truncated or foreign file
-        raise RunStateError(f"{run / DISTILLED}: unreadable ({type(e).__name__}: {e})") from None
-    actor = flat_genotypes({f"params/{k}": v[None] for k, v in leaves.items()},
-                           str(run / DISTILLED))[0]
+    actor = _load_actor(run)
     return {"policy": policy, "cell": None, "target": point, "episodes": episodes,
             "actor": actor}
 
 
-def _rollout_qd(plan: Plan) -> dict:
+def _rebuild(plan: Plan, **overrides):
+    """The run's task and algorithm rebuilt from config.json (task keys may be overridden), its
+    dtype, and the task's data for run 0 as the engine builds it (key(seed) folded with 0)."""
     import jax
     import jax.numpy as jnp
 
     from evoflow.experiment import prepare_resolved
+
+    rec = plan.record
+    cfg = dict(rec["config"])
+    cfg.update({k: v for k, v in overrides.items() if k in cfg})
+    prep = prepare_resolved(rec["algo"], rec["env"], rec["preset"], rec["seed"], cfg)
+    dtype = jnp.float64 if prep.cfg["dtype"] == "float64" else jnp.float32
+    run_data = prep.task.setup(jax.random.fold_in(jax.random.key(prep.seed), 0), jnp.int32(0))
+    return prep, dtype, run_data
+
+
+def _distilled(plan: Plan, prep, actor, targets, dtype):
+    """Plain policies (n, P) equal to the run's descriptor-conditioned actor at `targets`."""
+    import jax.numpy as jnp
+
+    strat = prep.strategy
+    n = getattr(getattr(strat, "actor_layout", None), "n_params", None)
+    if not hasattr(strat, "distilled_policies") or n != actor.size:
+        raise RunStateError(f"{plan.run / DISTILLED}: {actor.size} values, not the "
+                            f"descriptor-conditioned actor of this {plan.record['algo']} run")
+    return strat.distilled_policies(jnp.asarray(actor, dtype), jnp.asarray(targets, dtype))
+
+
+def _check_dim(plan: Plan, source: str, genotypes, dim: int) -> None:
+    if genotypes.shape[-1] != dim:
+        raise RunStateError(f"{plan.run / source}: a policy of {genotypes.shape[-1]} values, but "
+                            f"the run's task takes {dim}")
+
+
+def _rollout_qd(plan: Plan) -> dict:
+    if plan.args["policy"] == "reproducibility":
+        return _rollout_reproducibility(plan)
+    import jax
+    import jax.numpy as jnp
+
     from evoflow.tasks.base import as_evaluation, sanitize
 
-    rec, a = plan.record, plan.args
-    prep = prepare_resolved(rec["algo"], rec["env"], rec["preset"], rec["seed"],
-                             dict(rec["config"]))
+    a = plan.args
+    prep, dtype, run_data = _rebuild(plan)
     task = prep.task
-    dtype = jnp.float64 if prep.cfg["dtype"] == "float64" else jnp.float32
     if a["target"] is None:
-        source, genotype = ARCHIVE, np.asarray(a["genotype"])
+        source, genotype = ARCHIVE, jnp.asarray(a["genotype"], dtype)
     else:  # the plain policy equal to the descriptor-conditioned actor at the target
-        source, strat = DISTILLED, prep.strategy
-        n = getattr(getattr(strat, "actor_layout", None), "n_params", None)
-        if not hasattr(strat, "distilled_policies") or n != a["actor"].size:
-            raise RunStateError(f"{plan.run / DISTILLED}: {a['actor'].size} values, not the "
-                                f"descriptor-conditioned actor of this {rec['algo']} run")
-        genotype = np.asarray(strat.distilled_policies(jnp.asarray(a["actor"], dtype),
-                                                   jnp.asarray(a["target"], dtype)[None])[0])
-    if genotype.shape != (task.dim,):
-        raise RunStateError(f"{plan.run / source}: a policy of {genotype.shape[-1]} values, but "
-                            f"the run's task takes {task.dim}")
-    genotype = jnp.asarray(genotype, dtype)
-    # The run's data for run 0, as the engine builds it (key(seed) folded with 0, then run 0).
-    run_data = task.setup(jax.random.fold_in(jax.random.key(prep.seed), 0), jnp.int32(0))
+        source = DISTILLED
+        genotype = _distilled(plan, prep, a["actor"], np.asarray(a["target"])[None], dtype)[0]
+    _check_dim(plan, source, genotype, task.dim)
     keys = jax.vmap(jax.random.fold_in, (None, 0))(jax.random.key(EVAL_SEED),
                                                    jnp.arange(a["episodes"]))
 
@@ -202,6 +261,67 @@ def _rollout_qd(plan: Plan) -> dict:
             "distances": distances, "eval_seed": EVAL_SEED}
 
 
+REPRO_CHUNK = 64  # policies per compiled call (fixed: one compile, memory bounded)
+
+
+def _expected(fitness: np.ndarray, distance: np.ndarray, cells: np.ndarray) -> dict:
+    """fitness, distance (cells, K) -> the reproducibility study's expectations per policy set."""
+    f, d = fitness.mean(axis=1), distance.mean(axis=1)
+    return {"expected_qd_score": float(f.sum()), "expected_distance": float(d.mean()),
+            "expected_max_fitness": float(f.max()), "cells": cells, "fitness": f,
+            "distance": d}
+
+
+def _rollout_reproducibility(plan: Plan) -> dict:
+    import jax
+    import jax.numpy as jnp
+
+    from evoflow.tasks.base import as_evaluation, sanitize
+
+    a = plan.args
+    prep, dtype, run_data = _rebuild(plan, resets="stochastic")
+    task, k, cells = prep.task, a["episodes"], a["cells"]
+    base = jax.random.key(EVAL_SEED)
+
+    @jax.jit
+    def chunk(genotypes, ids, e):  # (REPRO_CHUNK, P), (REPRO_CHUNK,) cell ids, episode
+        def one(g, c):
+            key = jax.random.fold_in(jax.random.fold_in(base, e), c)
+            ev = sanitize(as_evaluation(task.evaluate(run_data, g[None], key)))
+            return ev.fitness[0], ev.descriptor[0]
+        return jax.vmap(one)(genotypes, ids)
+
+    def rollouts(genotypes):
+        """(cells, K) fitness and (cells, K) distance to the cells' centroids."""
+        n = len(cells)
+        pad = -n % REPRO_CHUNK
+        g = jnp.concatenate([jnp.asarray(genotypes, dtype),
+                             jnp.zeros((pad, task.dim), dtype)])
+        ids = np.concatenate([cells, np.zeros(pad, cells.dtype)])
+        fit, dist = np.zeros((n, k)), np.zeros((n, k))
+        for e in range(k):
+            for lo in range(0, n + pad, REPRO_CHUNK):
+                f, d = chunk(g[lo:lo + REPRO_CHUNK], jnp.asarray(ids[lo:lo + REPRO_CHUNK]), e)
+                hi = min(lo + REPRO_CHUNK, n)
+                if hi > lo:
+                    fit[lo:hi, e] = np.asarray(f, np.float64)[:hi - lo]
+                    dist[lo:hi, e] = np.linalg.norm(np.asarray(d, np.float64)[:hi - lo]
+                                                    - a["centroids"][lo:hi], axis=1)
+        return fit, dist
+
+    _check_dim(plan, ARCHIVE, a["genotypes"], task.dim)
+    elites = _expected(*rollouts(a["genotypes"]), cells)
+    distilled = None
+    if a["actor"] is not None:
+        policies = _distilled(plan, prep, a["actor"], a["centroids"], dtype)
+        distilled = _expected(*rollouts(policies), cells)
+    return {"policy": "reproducibility", "target": None, "descriptor": None, "fitness": None,
+            "distance": None, "episodes": k, "resets": "stochastic",
+            **{key: elites[key] for key in ("expected_qd_score", "expected_distance",
+                                            "expected_max_fitness")},
+            "elites": elites, "distilled": distilled, "eval_seed": EVAL_SEED}
+
+
 # --- the table -------------------------------------------------------------------------------
 @dataclass(frozen=True)
 class Family:
@@ -211,7 +331,8 @@ class Family:
 
 
 FAMILIES: dict[str, Family] = {
-    "qd": Family(("--policy", "--target", "--episodes"), _plan_qd, _rollout_qd),
+    "qd": Family(("--policy", "--target", "--episodes", "--reproducibility"), _plan_qd,
+                 _rollout_qd),
     "cbo": Family((), None),
 }
 

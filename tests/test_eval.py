@@ -120,6 +120,47 @@ def test_episode_keys_fold_in_the_episode_index(qd_run):
     assert min(np.abs(d[i] - d[j]).max() for i, j in ((0, 1), (0, 2), (1, 2))) > 1e-4
 
 
+def test_reproducibility_expectations_match_the_documented_rollouts(dcg_run):
+    """--reproducibility K: each elite and the distilled policy at its cell's centroid, episode e
+    of cell c reset from fold_in(fold_in(key(EVAL_SEED), e), c), stochastic resets."""
+    import jax
+    import jax.numpy as jnp
+
+    k = 3
+    path = evoflow("eval", dcg_run, "--reproducibility", k).stdout.strip()
+    rec = json.loads(open(path).read())
+    arch = _archive(dcg_run)
+    filled = np.flatnonzero(np.isfinite(arch["fitness"]))
+    assert rec["policy"] == "reproducibility" and rec["episodes"] == k
+    assert rec["elites"]["cells"] == filled.tolist() and rec["distilled"] is not None
+
+    plan = evaluate.plan(dcg_run, {"--reproducibility": k})
+    prep, dtype, run_data = evaluate._rebuild(plan, resets="stochastic")
+    assert prep.task.cfg["resets"] == "stochastic"
+    genotypes = {"elites": plan.args["genotypes"],
+                 "distilled": evaluate._distilled(plan, prep, plan.args["actor"],
+                                                  arch["centroid"][filled], dtype)}
+    for name, gs in genotypes.items():
+        fit, dist = np.zeros((len(filled), k)), np.zeros((len(filled), k))
+        for i, c in enumerate(filled):
+            for e in range(k):
+                key = jax.random.fold_in(jax.random.fold_in(jax.random.key(evaluate.EVAL_SEED),
+                                                            e), int(c))
+                ev = prep.task.evaluate(run_data, jnp.asarray(gs[i], dtype)[None], key)
+                fit[i, e] = float(ev.fitness[0])
+                dist[i, e] = np.linalg.norm(np.asarray(ev.descriptor[0]) - arch["centroid"][c])
+        got = rec[name]
+        np.testing.assert_allclose(got["fitness"], fit.mean(axis=1), rtol=1e-5, atol=1e-5)
+        np.testing.assert_allclose(got["distance"], dist.mean(axis=1), rtol=1e-4, atol=1e-5)
+        np.testing.assert_allclose(got["expected_qd_score"], fit.mean(axis=1).sum(), rtol=1e-5)
+        np.testing.assert_allclose(got["expected_max_fitness"], fit.mean(axis=1).max(),
+                                   rtol=1e-5)
+        np.testing.assert_allclose(got["expected_distance"], dist.mean(), rtol=1e-4)
+    assert rec["expected_qd_score"] == rec["elites"]["expected_qd_score"]
+    # Stochastic resets: the K episodes of a policy differ.
+    assert np.ptp(fit, axis=1).max() > 0
+
+
 BAD = [
     (["{tmp}", "--policy", "cell:0"], "not an evoflow run directory"),
     (["{qd}", "--policy", "cell:64"], "out of range; this archive has cells 0..63"),
@@ -137,6 +178,8 @@ BAD = [
     (["{qd}", "--policy", "distilled", "--target", "a,b"], "expected 2 comma-separated numbers"),
     (["{qd}", "--policy", "distilled", "--target", "0.5,-0.5"], "this run has no distilled "
                                                                 "policy"),
+    (["{qd}", "--reproducibility", "0"], "--reproducibility 0: episodes per policy, must be >= 1"),
+    (["{qd}", "--reproducibility", "2", "--policy", "cell:0"], "drop --policy"),
     (["{cbo}", "--policy", "cell:0"], "--policy: not an eval option of cbo runs; family cbo "
                                       "takes none yet"),
     (["{cbo}"], "nothing to evaluate for cbo runs yet"),

@@ -78,12 +78,18 @@ _ANT_COLLIDERS = ("torso_geom", "left_foot_geom", "right_foot_geom", "third_foot
 
 
 def _quiet():
-    """brax's import chatter ("Failed to import warp") stays out of the output."""
+    """brax's import chatter ("Failed to import warp") and MuJoCo's compiler deprecation notes
+    (which MuJoCo would also append to MUJOCO_LOG.TXT in the user's directory) stay out."""
     import logging
     import warnings
 
+    import mujoco
+
     logging.getLogger("absl").setLevel(logging.ERROR)
     stack = contextlib.ExitStack()
+    previous = mujoco.get_mju_user_warning()
+    mujoco.set_mju_user_warning(lambda msg: None)
+    stack.callback(mujoco.set_mju_user_warning, previous)
     stack.enter_context(contextlib.redirect_stdout(io.StringIO()))
     stack.enter_context(contextlib.redirect_stderr(io.StringIO()))
     stack.enter_context(warnings.catch_warnings())
