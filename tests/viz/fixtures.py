@@ -146,3 +146,14 @@ def old_qd_run(path: Path) -> Path:
                  names=["x", "y"], units=["m", "m"], rng=rng, gaps=True)
     np.savez(path / "archive.npz", **a)
     return path
+
+
+def novelty_run(path: Path, *, seed: int = 0) -> Path:
+    """A GA-NS run (upcoming Deep GA family): novelty_archive.npz and curves only."""
+    path = base_run(path, "ga_ns", "point_omni", seed, metrics=("best_fitness", "novelty"))
+    rng = np.random.default_rng(seed)
+    k = 300
+    np.savez(path / "novelty_archive.npz", behaviour=rng.normal(size=(k, 2)).astype(np.float32),
+             generation=np.repeat(np.arange(30), 10).astype(np.int32),
+             fitness=rng.uniform(0, 1, k).astype(np.float32))
+    return path

@@ -46,6 +46,7 @@ def test_family_tiny_run_views(algo, env, views, tmp_path):
     p = evoflow("viz", run)
     assert p.stderr == ""
     assert set(sections(run / "report.html")) == views
+    assert (run / "report.html").stat().st_size <= 15_000_000
     pngs = {f.stem for f in (run / "figures").iterdir()}
     assert pngs == views & {"archive", "curves", "particles", "distilled"}
     if "archive" in views:

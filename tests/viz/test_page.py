@@ -13,7 +13,6 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from tests.conftest import evoflow
 from tests.viz import fixtures as fx
 from tests.viz.browser import browser, open_page
 
@@ -77,9 +76,12 @@ def pages(tmp_path_factory):
     d = tmp_path_factory.mktemp("pages")
     runs = {"grid": fx.grid_run(d / "grid"), "empty": fx.grid_run(d / "empty", empty=True),
             "cvt": fx.cvt_run(d / "cvt"), "nested": fx.nested_run(d / "nested"),
-            "cbo": fx.cbo_run(d / "cbo")}
+            "cbo": fx.cbo_run(d / "cbo"), "novelty": fx.novelty_run(d / "novelty")}
+    # in-process here; test_cli_viz runs the CLI as users do
+    from evoflow.viz.cli import main
+
     for r in runs.values():
-        evoflow("viz", r)
+        assert main([r]) == 0
     return runs
 
 
@@ -118,7 +120,27 @@ def test_plotly_inlined_once_svg_traces_only(pages):
     assert "displaylogo: false" in text
 
 
-@pytest.mark.parametrize("name", ["grid", "empty", "cvt", "nested", "cbo"])
+def test_reference_check_can_fail(tmp_path):
+    page = tmp_path / "p.html"
+    page.write_text('<html><head><style>b{background:url("http://x/a.png")}</style>'
+                    '<link href="https://cdn/x.css"></head><body><img src="data:,">'
+                    '<a href="#top" style="background: url(file:///etc/x)"></a>'
+                    '<script>var s = "<img src=http://not-markup>";</script></body></html>')
+    assert [r for r in file_refs(page) if not OK_URL.match(r)] == [
+        "http://x/a.png", "https://cdn/x.css", "file:///etc/x"]
+
+
+def test_views_of_each_fixture(pages):
+    expected = {"grid": ["archive", "rollouts", "curves"], "empty": ["archive", "curves"],
+                "cvt": ["archive", "curves"], "nested": ["archive", "parallel_axes", "curves"],
+                "cbo": ["curves", "particles"], "novelty": ["curves", "novelty"]}
+    for name, views in expected.items():
+        got = re.findall(r'<section data-view="([a-z_]+)"', (pages[name] / "report.html")
+                         .read_text())
+        assert got == views, name
+
+
+@pytest.mark.parametrize("name", ["grid", "empty", "cvt", "nested", "cbo", "novelty"])
 def test_offline_no_requests_no_errors(name, pages, chromium):
     report = pages[name] / "report.html"
     bad = [r for r in file_refs(report) if not OK_URL.match(r)]
