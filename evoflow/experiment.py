@@ -51,10 +51,21 @@ def resolve_env(algo: str, env: str) -> tuple[str, str | None]:
     return env, None
 
 
+# Brax locomotion robots: single-objective envs by these names; for QD algorithms the four in
+# QD_ALIASES mean a paper task, the others have no QD task.
+LOCOMOTION_ROBOTS = ("ant", "hopper", "walker2d", "halfcheetah", "humanoid")
+
+
 def check_names(algo: str, env: str, preset: str) -> None:
     if algo not in ALGORITHMS:
         raise UsageError(f"unknown algorithm {algo!r}{closest(algo, ALGORITHMS)}; choose one of "
                          f"{', '.join(ALGORITHMS)}")
+    qd = "descriptor" in get_algorithm(algo).accepts
+    if env not in TASKS and qd and (env.startswith("gym/") or env in LOCOMOTION_ROBOTS):
+        # Names of the single-objective families (DESIGN.md "Env names"): no descriptor.
+        raise UsageError(f"env {env!r} has no descriptor, which {algo} needs; QD envs: "
+                         f"{', '.join(accepted_envs(algo))}; robot aliases: "
+                         f"{', '.join(f'{a}={e}' for a, e in aliases(algo).items())}")
     if env not in TASKS:
         raise UsageError(f"unknown env {env!r}{closest(env, TASKS)}; envs for {algo}: "
                          f"{', '.join(accepted_envs(algo))}")
