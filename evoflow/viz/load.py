@@ -39,6 +39,11 @@ class Run:
     distilled: dict[str, np.ndarray] | None = None
     rollouts: dict[str, np.ndarray] | None = None
     novelty: dict[str, np.ndarray] | None = None
+    continual: dict[str, np.ndarray] | None = None  # ZO trainers
+    trials: list[dict] | None = None  # CNN hyperparameter search
+    candidates: list[dict] | None = None  # optimizer search
+    program: dict | None = None  # optimizer search: artifacts/best_program.json
+    program_text: str | None = None
     warnings: list[str] = field(default_factory=list)
     gaps: list[str] = field(default_factory=list)  # "not recorded by this run" notes for the page
 
@@ -108,6 +113,16 @@ def load_run(path: str | Path) -> Run:
     run.distilled = _optional_npz(run, "distilled_eval.npz", "distilled")
     run.rollouts = _optional_npz(run, "viz/rollouts.npz", "rollouts")
     run.novelty = _optional_npz(run, "novelty_archive.npz", "novelty")
+    run.continual = _optional_npz(run, "continual.npz", "accuracy_matrix")
+    run.trials = _optional_jsonl(run, "trials.jsonl", "trial")
+    run.candidates = _optional_jsonl(run, "candidates.jsonl", "index")
+    if (path / "artifacts" / "best_program.json").is_file():
+        try:
+            run.program = read_json(path / "artifacts" / "best_program.json")
+        except RunStateError as e:
+            run.warnings.append(f"{e}: program listing skipped")
+        txt = path / "artifacts" / "best_program.txt"
+        run.program_text = txt.read_text(errors="replace") if txt.is_file() else None
     _note_gaps(run)
     return run
 
@@ -121,6 +136,29 @@ def _optional_npz(run: Run, name: str, views: str) -> dict[str, np.ndarray] | No
     except RunStateError as e:
         run.warnings.append(f"{e}: {views} view skipped")
         return None
+
+
+def _optional_jsonl(run: Run, name: str, key: str) -> list[dict] | None:
+    """Records of an append-only JSON-lines file (a live run's torn last line ignored)."""
+    p = run.path / name
+    if not p.is_file():
+        return None
+    out = []
+    lines = p.read_bytes().split(b"\n")
+    tail = lines.pop()
+    for i, raw in enumerate([*lines, tail], start=1):
+        if not raw.strip():
+            continue
+        try:
+            rec = json.loads(raw)
+        except (json.JSONDecodeError, UnicodeDecodeError):
+            rec = None
+        if not isinstance(rec, dict) or key not in rec:
+            if i <= len(lines) or not run.live:
+                run.warnings.append(f"{p}: line {i} is not a record; skipped, rest shown")
+            continue
+        out.append({k: _number(v) for k, v in rec.items()})
+    return out
 
 
 def _note_gaps(run: Run) -> None:

@@ -22,7 +22,6 @@ from evoflow.viz.stats import common_grid, median_iqr
 MAX_FRAMES = 200  # particle snapshots animated on the page
 MAX_PARTICLE_VALUES = 1_000_000  # float32 values of particle positions on the page (~5 MB)
 MAX_JPEG_FRAMES = 60
-BRAX_ENVS = ("ant", "hopper", "walker2d", "halfcheetah", "humanoid")
 
 
 @dataclass
@@ -68,6 +67,12 @@ def run_views(run: Run, *, top_k: int = 16) -> list[View]:
         out.append(particles_view(run))
     if run.novelty is not None:
         out.append(novelty_view(run))
+    if run.continual is not None and "accuracy" in run.continual:
+        out.append(accuracy_view(run))
+    if run.trials:
+        out.append(pareto_view(run))
+    if run.candidates or run.program is not None:
+        out.append(program_view(run))
     return out
 
 
@@ -272,3 +277,61 @@ def novelty_view(run: Run) -> View:
     gen = np.asarray(z.get("generation", np.zeros(len(beh))), np.float32).reshape(-1)
     return View("novelty", "Novelty archive", '<div id="novelty"></div>',
                 {"behaviour": b64(beh, "f4"), "generation": b64(gen, "f4")})
+
+
+# --- upcoming families: ZO continual learning, CNN search, optimizer search -------------------
+def continual_scores(acc: np.ndarray) -> dict:
+    """avg_acc, last_acc, forgetting as the ZeroFlow issue defines them (A[i, j]: accuracy on
+    task j after task i, NaN for j > i)."""
+    a = np.asarray(acc, np.float64)
+    t = a.shape[0]
+    avg = float(np.mean([np.nanmean(a[i, : i + 1]) for i in range(t)]))
+    last = float(np.nanmean(a[t - 1]))
+    forgetting = float(np.mean([np.nanmax(a[j: t - 1, j]) - a[t - 1, j]
+                                for j in range(t - 1)])) if t > 1 else 0.0
+    return {"avg_acc": avg, "last_acc": last, "forgetting": forgetting}
+
+
+def accuracy_view(run: Run) -> View:
+    acc = np.asarray(run.continual["accuracy"], np.float64)
+    t = acc.shape[0]
+    names = text_list(run.continual, "task_names", t, "task {i}")
+    scores = continual_scores(acc)
+    text = ", ".join(f"{k} {v:.4f}" for k, v in scores.items())
+    return View("accuracy_matrix", "Accuracy on each task after each task",
+                f'<p id="continual-scores">{text}</p><div id="accuracy-matrix"></div>',
+                {"accuracy": b64(acc, "f4"), "tasks": names, **scores})
+
+
+def pareto_view(run: Run) -> View:
+    ok = [t for t in run.trials if isinstance(t.get("params"), (int, float))
+          and isinstance(t.get("val_accuracy"), (int, float))
+          and np.isfinite(t["val_accuracy"]) and t["params"] > 0]
+    params = np.array([t["params"] for t in ok], np.float64)
+    accs = np.array([t["val_accuracy"] for t in ok], np.float64)
+    front = []
+    best = -np.inf
+    for k in np.lexsort((-accs, params)):  # fewest params first: a trial better than all before
+        if accs[k] > best:
+            best = accs[k]
+            front.append(int(k))
+    return View("pareto", "Validation accuracy against parameters (trials)",
+                '<div id="pareto"></div>',
+                {"params": b64(params, "f8"), "val_accuracy": b64(accs, "f8"),
+                 "trial": [int(t.get("trial", -1)) for t in ok], "front": front})
+
+
+def program_view(run: Run) -> View:
+    import html as _html
+
+    cands = [c for c in (run.candidates or []) if isinstance(c.get("fitness"), (int, float))
+             and np.isfinite(c["fitness"])]
+    idx = np.array([c.get("index", k) for k, c in enumerate(cands)], np.float64)
+    fit = np.array([c["fitness"] for c in cands], np.float64)
+    best = np.maximum.accumulate(fit) if fit.size else fit
+    listing = run.program_text or (json.dumps(run.program, indent=2)
+                                   if run.program is not None else "no best program yet")
+    return View("program", "Optimizer search: progress and best program",
+                '<div id="program-progress"></div><h3>Best program</h3>'
+                f'<pre id="program-listing">{_html.escape(listing)}</pre>',
+                {"index": b64(idx, "f8"), "fitness": b64(fit, "f8"), "best": b64(best, "f8")})

@@ -157,3 +157,40 @@ def novelty_run(path: Path, *, seed: int = 0) -> Path:
              generation=np.repeat(np.arange(30), 10).astype(np.int32),
              fitness=rng.uniform(0, 1, k).astype(np.float32))
     return path
+
+
+def zo_run(path: Path, *, tasks: int = 5) -> Path:
+    """A ZeroFlow continual-learning run: continual.npz (T x T accuracy, NaN above)."""
+    path = base_run(path, "zo_sgd", "split_digits", 0, metrics=("train_loss",))
+    acc = np.full((tasks, tasks), np.nan)
+    for i in range(tasks):
+        for j in range(i + 1):
+            acc[i, j] = 0.95 - 0.05 * (i - j)
+    np.savez(path / "continual.npz", accuracy=acc.astype(np.float32),
+             task_names=np.array([f"digits {2 * k}-{2 * k + 1}" for k in range(tasks)]))
+    return path
+
+
+def hpo_run(path: Path, *, n: int = 40) -> Path:
+    """A CNN hyperparameter-search run: trials.jsonl."""
+    path = base_run(path, "cnn_ga", "gw_2048", 0, metrics=("best_val_accuracy",))
+    rng = np.random.default_rng(0)
+    lines = [json.dumps({"trial": k, "generation": k // 10, "params": int(10 ** rng.uniform(3, 6)),
+                         "val_accuracy": float(rng.uniform(0.5, 0.95)), "genome": {"k": 3},
+                         "status": "ok"}) for k in range(n)]
+    (path / "trials.jsonl").write_text("\n".join(lines) + "\n")
+    return path
+
+
+def optsearch_run(path: Path, *, n: int = 50) -> Path:
+    """An optimizer-search run: candidates.jsonl and artifacts/best_program.json/.txt."""
+    path = base_run(path, "optsearch", "digits_mlp", 0, metrics=("best/val_loss",))
+    rng = np.random.default_rng(0)
+    lines = [json.dumps({"index": k, "parent": max(k - 1, -1), "status": "ok",
+                         "fitness": float(-2 + rng.normal(0, 0.3) + k / n)}) for k in range(n)]
+    (path / "candidates.jsonl").write_text("\n".join(lines) + "\n")
+    (path / "artifacts").mkdir()
+    _write_json(path / "artifacts" / "best_program.json", {"name": "lion_like", "ops": []})
+    (path / "artifacts" / "best_program.txt").write_text(
+        "def lion_like(w, g, m, lr):\n  update = sign(interp(g, m, 0.9)) <script>\n")
+    return path

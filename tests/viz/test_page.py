@@ -76,7 +76,9 @@ def pages(tmp_path_factory):
     d = tmp_path_factory.mktemp("pages")
     runs = {"grid": fx.grid_run(d / "grid"), "empty": fx.grid_run(d / "empty", empty=True),
             "cvt": fx.cvt_run(d / "cvt"), "nested": fx.nested_run(d / "nested"),
-            "cbo": fx.cbo_run(d / "cbo"), "novelty": fx.novelty_run(d / "novelty")}
+            "cbo": fx.cbo_run(d / "cbo"), "novelty": fx.novelty_run(d / "novelty"),
+            "zo": fx.zo_run(d / "zo"), "hpo": fx.hpo_run(d / "hpo"),
+            "optsearch": fx.optsearch_run(d / "optsearch")}
     # in-process here; test_cli_viz runs the CLI as users do
     from evoflow.viz.cli import main
 
@@ -133,14 +135,29 @@ def test_reference_check_can_fail(tmp_path):
 def test_views_of_each_fixture(pages):
     expected = {"grid": ["archive", "rollouts", "curves"], "empty": ["archive", "curves"],
                 "cvt": ["archive", "curves"], "nested": ["archive", "parallel_axes", "curves"],
-                "cbo": ["curves", "particles"], "novelty": ["curves", "novelty"]}
+                "cbo": ["curves", "particles"], "novelty": ["curves", "novelty"],
+                "zo": ["curves", "accuracy_matrix"], "hpo": ["curves", "pareto"],
+                "optsearch": ["curves", "program"]}
     for name, views in expected.items():
         got = re.findall(r'<section data-view="([a-z_]+)"', (pages[name] / "report.html")
                          .read_text())
         assert got == views, name
 
 
-@pytest.mark.parametrize("name", ["grid", "empty", "cvt", "nested", "cbo", "novelty"])
+def test_upcoming_family_numbers(pages):
+    text = (pages["zo"] / "report.html").read_text()
+    # 5 tasks, A[i, j] = 0.95 - 0.05 (i - j): last row mean 0.85, forgetting 0.05 * (4 - j)
+    assert "avg_acc 0.9000, last_acc 0.8500, forgetting 0.1250" in text
+    data = page_data(pages["hpo"] / "report.html")["pareto"]
+    p, acc = decode(data["params"]), decode(data["val_accuracy"])
+    front = data["front"]
+    assert all(not ((p <= p[k]) & (acc > acc[k])).any() for k in front)  # non-dominated
+    listing = (pages["optsearch"] / "report.html").read_text()
+    assert "sign(interp(g, m, 0.9)) &lt;script&gt;" in listing  # escaped, never markup
+
+
+@pytest.mark.parametrize("name", ["grid", "empty", "cvt", "nested", "cbo", "novelty", "zo",
+                                  "hpo", "optsearch"])
 def test_offline_no_requests_no_errors(name, pages, chromium):
     report = pages[name] / "report.html"
     bad = [r for r in file_refs(report) if not OK_URL.match(r)]
