@@ -386,3 +386,63 @@ def write_new(folder: Path, stamp: str, obj: Any) -> Path:
                 continue
     finally:
         tmp.unlink()
+
+
+# --- trajectories for the visualizer ----------------------------------------------------------
+def rollouts(run_path: Path, cells, *, frames: bool = False) -> dict[str, np.ndarray]:
+    """One episode of each elite of `cells`, as `evoflow eval RUN --policy cell:N` rolls out its
+    episode 0 (the task rebuilt from config.json by `_rebuild`, reset key
+    `fold_in(key(EVAL_SEED), 0)`), with the path the task's `trajectory` gives. Returns the
+    arrays of `viz/rollouts.npz`: `cell` (k,), `fitness` (k,) (the archive's, to tell a stale
+    file), `xy` (k, T, 2) float32, `xy_names`, `xy_units`, and with frames=True on a MuJoCo
+    task `frames` (k, F, 120, 160, 3) uint8 of steps `frame_steps` (F,) (F <= 60), or `note`:
+    one line saying why there are none."""
+    import jax
+    import jax.numpy as jnp
+
+    run = RunDir.open(Path(run_path))
+    rec = run.read_json(CONFIG)
+    if not isinstance(rec, dict) or FAMILY.get(rec.get("algo")) != "qd":
+        raise RunStateError(f"{run.path}: not a QD run (no archive elites to roll out)")
+    arrays = _load_archive(run)
+    fitness = np.asarray(arrays["fitness"])
+    cells = np.asarray(cells, np.int64).reshape(-1)
+    bad = [int(c) for c in cells if not (0 <= c < len(fitness) and np.isfinite(fitness[c]))]
+    if bad or len(cells) == 0:
+        raise UsageError(f"cells {bad or '[]'}: not filled cells of {run / ARCHIVE}")
+    plan = Plan(run, rec, _rollout_qd, {})
+    prep, dtype, run_data = _rebuild(plan)
+    task = prep.task
+    if not hasattr(task, "trajectory"):
+        raise RunStateError(f"{rec['env']}: this task records no trajectories")
+    genotypes = flat_genotypes(arrays, str(run / ARCHIVE))[cells]
+    _check_dim(plan, ARCHIVE, genotypes, task.dim)
+    key = jax.random.fold_in(jax.random.key(EVAL_SEED), 0)
+    mujoco = hasattr(task, "env")  # a Brax task: torso x-y, and a MuJoCo model for frames
+    want_q = frames and mujoco
+
+    def one(g):  # one elite exactly as `evoflow eval` evaluates it: a batch of one
+        out = task.trajectory(run_data, g[None], key, q=True) if want_q else \
+            task.trajectory(run_data, g[None], key)
+        return jax.tree.map(lambda v: v[0], out)
+
+    out = jax.jit(jax.vmap(one))(jnp.asarray(genotypes, dtype))
+    xy, q = out if want_q else (out, None)
+    names = ("torso x", "torso y") if mujoco else tuple(task.descriptor_names)[:2]
+    units = ("m", "m") if mujoco else tuple(task.descriptor_units)[:2]
+    res = {"cell": cells.astype(np.int32), "fitness": fitness[cells].astype(np.float32),
+           "xy": np.asarray(xy, np.float32), "xy_names": np.array(names),
+           "xy_units": np.array(units), "eval_seed": np.int64(EVAL_SEED)}
+    if frames and not mujoco:
+        res["note"] = np.array(f"x-y only: {rec['env']} has no MuJoCo model")
+    elif frames:
+        from evoflow.viz import frames as render
+
+        steps = render.frame_steps(res["xy"].shape[1])
+        images, why = render.render(render.model_bytes(task.env.sys.mj_model),
+                                    np.asarray(q)[:, steps])
+        if images is None:
+            res["note"] = np.array(f"no frames: {why}")
+        else:
+            res["frames"], res["frame_steps"] = images, steps
+    return res

@@ -220,6 +220,39 @@ class BraxQD(PolicyTask):
                        "done": jnp.maximum(done, 1.0 - alive)}
         return jnp.sum(rew), desc, transitions
 
+    def _path(self, genotype, key):
+        """One episode as `_episode` runs it, keeping per step the torso x-y after the step
+        (clipped as the descriptor for x-y tasks, unclipped otherwise) and the generalized
+        positions q; from the first `done` on, the last alive values repeat. (T, 2), (T, nq)."""
+        if self.cfg["resets"] == "deterministic":
+            key = jax.random.key(0)
+        state = self.env.reset(key)
+        clip = self.spec.descriptor == "xy"
+
+        def xy(ps):
+            return self._xy(ps) if clip else ps.x.pos[0, :2]
+
+        def step(carry, _):
+            state, alive, p, q = carry
+            a = self.policy.apply(genotype, state.obs)
+            nxt = self.env.step(state, a)
+            p = jnp.where(alive > 0, xy(nxt.pipeline_state), p)
+            q = jnp.where(alive > 0, nxt.pipeline_state.q, q)
+            return (nxt, alive * (1.0 - nxt.done), p, q), (p, q)
+
+        ps = state.pipeline_state
+        init = (state, jnp.ones((), state.obs.dtype), xy(ps), ps.q)
+        _, (path, qs) = jax.lax.scan(step, init, None, self.T)
+        return path, qs
+
+    def trajectory(self, run_data, params, key, *, q: bool = False):
+        """Per-step torso x-y (n, T, 2) of the policies `params` (n, P), with the reset keys
+        `evaluate` gives them (so on x-y tasks the last point is the descriptor); with q=True
+        also the generalized positions (n, T, nq) that frames are rendered from."""
+        keys = jax.random.split(key, params.shape[0])
+        path, qs = jax.vmap(self._path)(params, keys)
+        return (path, qs) if q else path
+
     def evaluate(self, run_data, params, key):
         keys = jax.random.split(key, params.shape[0])
         ret, desc, transitions = jax.vmap(self._episode)(params, keys)

@@ -69,6 +69,12 @@ class PointOmni(PolicyTask):
                        "done": done.astype(rewards.dtype)}
         return jnp.sum(rewards), p, path, transitions
 
+    def trajectory(self, run_data, params, key):
+        """Positions p after each step (n, T, 2) of the policies `params` (n, P), with the
+        reset keys `evaluate` gives them: the last point is the descriptor."""
+        keys = jax.random.split(key, params.shape[0])
+        return jax.vmap(lambda g, k: self._episode(g, k)[2])(params, keys)
+
     def evaluate(self, run_data, params, key):
         keys = jax.random.split(key, params.shape[0])
         ret, final, _, transitions = jax.vmap(self._episode)(params, keys)

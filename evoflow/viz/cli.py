@@ -1,8 +1,10 @@
 """`evoflow viz RUN [RUN ...] [--compare --out DIR] [--watch SEC] [--top-k K] [--no-rollouts]`.
 
 All input is checked before anything is written (one line, exit 2). In a run, viz writes only
-`report.html`, `figures/`, `archive.csv` (and reads `viz/`); with `--compare`, only
-`DIR/report.html` and `DIR/figures/`. Every file is written whole to a temp name and renamed.
+`report.html`, `figures/`, `archive.csv` and, for a QD run without a current one (unless
+`--no-rollouts`), `viz/rollouts.npz` (the top-k elites' rollouts, `evoflow.viz.rollouts`); with
+`--compare`, only `DIR/report.html` and `DIR/figures/`. Every file is written whole to a temp
+name and renamed.
 """
 
 from __future__ import annotations
@@ -18,7 +20,6 @@ from evoflow.errors import UsageError
 from evoflow.viz.load import Run, check_run_dir, load_run
 
 REPORT = "report.html"
-BRAX_PREFIXES = ("ant", "hopper", "walker2d", "halfcheetah", "humanoid")
 
 
 def validate(paths: list[Path], *, compare: bool, out: Path | None, watch: float | None,
@@ -85,9 +86,17 @@ def main(paths: list[Path], *, compare: bool = False, out: Path | None = None,
     said: set[str] = set()
     first = True
     while True:
-        _warn(runs, rollouts, said)
         finished = all(not r.live for r in runs)
         live_every = None if (watch is None or finished) else watch
+        info = []
+        if rollouts and not compare:  # computed for a one-off or last write, never while live
+            from evoflow.viz.rollouts import ensure
+
+            for r in runs:
+                info += ensure(r, top_k, compute=live_every is None)
+        _warn(runs, said)
+        for line in info:
+            print(line)
         written = _write(runs, compare=compare, out=out, top_k=top_k, rollouts=rollouts,
                          live_every=live_every, figures=first or live_every is None)
         if first or live_every is None:
@@ -100,15 +109,10 @@ def main(paths: list[Path], *, compare: bool = False, out: Path | None = None,
         runs = [load_run(p) for p in paths]
 
 
-def _warn(runs: list[Run], rollouts: bool, said: set[str]) -> None:
+def _warn(runs: list[Run], said: set[str]) -> None:
     """Each warning once per invocation, prefixed by its run when there are several."""
     for r in runs:
-        lines = list(r.warnings)
-        if (rollouts and r.archive is not None and r.rollouts is None
-                and r.env.startswith(BRAX_PREFIXES)):
-            lines.append("no viz/rollouts.npz: rollouts view skipped (this evoflow records no "
-                         "trajectories; other cells show `evoflow eval RUN --policy cell:N`)")
-        for w in lines:
+        for w in r.warnings:
             text = f"warning: {r.path}: {w}" if len(runs) > 1 else f"warning: {w}"
             if text not in said:
                 said.add(text)

@@ -14,7 +14,8 @@ h3{font-size:1em;margin:.6em 0 .2em}.sub{color:#666;margin:0;font-size:.85em}
 .maps{display:flex;flex-wrap:wrap;gap:8px}.map{flex:1 1 460px;min-width:360px}
 .heatmap{height:460px}.curves{display:flex;flex-wrap:wrap}.curve{flex:1 1 380px;height:300px}
 #particles,#novelty,#parallel-axes,#pareto,#accuracy-matrix{height:460px}
-#program-listing{background:#f7f7f7;padding:8px;overflow:auto;max-height:400px}#rollout-plot{height:300px}
+#program-listing{background:#f7f7f7;padding:8px;overflow:auto;max-height:400px}
+.rollout-row{display:flex;gap:12px;align-items:center}#rollout-plot{height:300px;flex:1}
 .tooltip{position:fixed;pointer-events:none;background:rgba(20,20,20,.9);color:#fff;
 padding:4px 8px;border-radius:3px;font-size:12px;white-space:pre;z-index:10}
 #cell-details table{border-collapse:collapse}#cell-details td{padding:1px 10px 1px 0}
@@ -159,17 +160,19 @@ function showRollout(m, k) {
   for (var t = 0; t < T; t++) { xs.push(d.xy[base + 2 * t]); ys.push(d.xy[base + 2 * t + 1]); }
   var frames = m.rollouts.frames ? m.rollouts.frames[j] : null;
   el.dataset.playing = "true";
-  el.innerHTML = "<p>cell " + k + ": one rollout, " + T + " steps (" + esc(m.names[0]) +
-    ", " + esc(m.names[1] || "") + ")</p><div id=\"rollout-plot\"></div>" +
+  var names = m.rollouts.names || m.names, titles = m.rollouts.titles || [m.xtitle, m.ytitle];
+  el.innerHTML = "<p>cell " + k + ": one rollout, " + T + " steps (" + esc(names[0]) +
+    ", " + esc(names[1] || "") + ")</p><div class=\"rollout-row\">" +
     (frames && frames.length ? "<img id=\"rollout-frame\" width=\"160\" height=\"120\" alt=\"\">"
-                             : "");
+                             : "") + "<div id=\"rollout-plot\"></div></div>";
   var plot = document.getElementById("rollout-plot"), img = document.getElementById(
     "rollout-frame");
   var traces = [{x: xs, y: ys, mode: "lines", name: "path", line: {color: "#999"}},
                 {x: [xs[0]], y: [ys[0]], mode: "markers", name: "now",
                  marker: {size: 10, color: "#d62728"}}];
   var layout = {margin: {l: 50, r: 10, t: 10, b: 40}, showlegend: false,
-                xaxis: {title: {text: m.xtitle}}, yaxis: {title: {text: m.ytitle}}};
+                xaxis: {title: {text: titles[0]}},
+                yaxis: {title: {text: titles[1]}, scaleanchor: "x", scaleratio: 1}};
   Plotly.newPlot(plot, traces, layout, CONFIG).then(function () {
     var t = 0;
     if (img) { img.src = frames[0]; }

@@ -183,6 +183,11 @@ def _rollouts(run: Run, top_k: int) -> dict | None:
     cells = np.asarray(r["cell"], np.int64).reshape(-1)[:top_k]
     xy = np.asarray(r["xy"], np.float32)[: len(cells)]
     out = {"cells": cells.tolist(), "xy": b64(xy, "f4"), "frames": None}
+    names = text_list(r, "xy_names", 2, "")
+    units = text_list(r, "xy_units", 2, "")
+    if all(names):  # the path's own axes (a Brax torso), else the descriptor's
+        out["names"] = names
+        out["titles"] = [f"{n} [{u}]" if u else n for n, u in zip(names, units)]
     if "frames" in r:
         out["frames"] = [_jpegs(fr) for fr in np.asarray(r["frames"])[: len(cells)]]
     return out
@@ -197,7 +202,7 @@ def _jpegs(frames: np.ndarray) -> list[str]:
     out = []
     for fr in frames[::step][:MAX_JPEG_FRAMES]:
         buf = io.BytesIO()
-        Image.fromarray(fr).resize((160, 120)).save(buf, format="JPEG", quality=80)
+        Image.fromarray(fr).resize((160, 120)).save(buf, format="JPEG", quality=70)
         out.append("data:image/jpeg;base64," + base64.b64encode(buf.getvalue()).decode())
     return out
 

@@ -55,7 +55,10 @@ def test_old_runs_one_line_per_gap_and_page_note(tmp_path):
     p = evoflow("viz", qd)
     lines = p.stderr.splitlines()
     assert lines == [f"warning: archive.npz has no '{k}': shown as not recorded"
-                     for k in ("emitter", "generation", "parent")]
+                     for k in ("emitter", "generation", "parent")] + [
+        "warning: no viz/rollouts.npz: rollouts not computed (config.json records no "
+        "policy_hidden); other cells show `evoflow eval RUN --policy cell:N`"]
+    assert not (qd / "viz").exists()
     page = (qd / "report.html").read_text()
     assert page.count("not recorded by this run (evoflow 0.0.9)") == 3
     rows = list(csv.DictReader((qd / "archive.csv").open()))

@@ -27,14 +27,15 @@ def sections(report: Path) -> list[str]:
 # One test per landed family in the default run; the family's other algorithms under -m slow.
 FAMILIES = [
     ("cbo", "rastrigin", {"curves", "particles"}),
-    ("me", "point_omni", {"archive", "curves"}),
+    ("me", "point_omni", {"archive", "rollouts", "curves"}),
     pytest.param("cbo_memory", "rastrigin", {"curves", "particles"}, marks=pytest.mark.slow),
     pytest.param("consensus_hopping", "rastrigin", {"curves", "particles"},
                  marks=pytest.mark.slow),
-    pytest.param("pga_me", "point_omni", {"archive", "curves"}, marks=pytest.mark.slow),
-    pytest.param("dcg_me", "point_omni", {"archive", "distilled", "curves"},
+    pytest.param("pga_me", "point_omni", {"archive", "rollouts", "curves"},
                  marks=pytest.mark.slow),
-    pytest.param("dcrl_me", "point_omni", {"archive", "distilled", "curves"},
+    pytest.param("dcg_me", "point_omni", {"archive", "distilled", "rollouts", "curves"},
+                 marks=pytest.mark.slow),
+    pytest.param("dcrl_me", "point_omni", {"archive", "distilled", "rollouts", "curves"},
                  marks=pytest.mark.slow),
 ]
 
@@ -106,7 +107,7 @@ def _last_x(report: Path) -> float:
 
 
 def test_watch_live_run_until_finished(tmp_path):
-    run = fx.grid_run(tmp_path / "live", rollouts=False)
+    run = fx.grid_run(tmp_path / "live")  # its viz/rollouts.npz is current: none computed
     (run / "summary.json").unlink()
     report = run / "report.html"
     proc = subprocess.Popen([sys.executable, "-m", "evoflow.cli", "viz", str(run), "--watch",

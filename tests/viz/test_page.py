@@ -207,7 +207,7 @@ def test_grid_page_hover_click_rollout_screenshot(pages, chromium):
         z = np.array(page.evaluate(
             "document.getElementById('archive-heatmap').data[0].z"), dtype=object)
         n0, n1 = a["grid_shape"]
-        z = np.where(z == None, -np.inf, z).astype(np.float64)
+        z = np.where(z == None, -np.inf, z).astype(np.float64)  # noqa: E711 (elementwise)
         assert np.array_equal(z, a["fitness"].astype(np.float64).reshape(n0, n1).T)
         for cell in (int(top[0]), other):
             _hover(page, a, cell)
