@@ -5,7 +5,6 @@ Every error the user can cause prints one line and exits 2, with no traceback.
 
 from __future__ import annotations
 
-import os
 import sys
 from pathlib import Path
 from typing import List, Optional
@@ -13,6 +12,7 @@ from typing import List, Optional
 import typer
 
 from evoflow.errors import EvoflowError
+from evoflow.runtime import setup_jax
 
 app = typer.Typer(
     name="evoflow", add_completion=False, no_args_is_help=True, pretty_exceptions_enable=False,
@@ -29,21 +29,6 @@ app = typer.Typer(
 def _fail(e: EvoflowError) -> None:
     print(f"error: {e}", file=sys.stderr)
     raise typer.Exit(e.exit_code)
-
-
-def _setup_jax() -> None:
-    """Quiet logs, and a persistent compilation cache unless the user chose one."""
-    os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
-    import logging
-
-    for name in ("jax._src.xla_bridge", "absl", "brax"):
-        logging.getLogger(name).setLevel(logging.ERROR)
-    import jax
-
-    cache = os.environ.get("JAX_COMPILATION_CACHE_DIR") or os.path.join(
-        os.environ.get("XDG_CACHE_HOME", os.path.expanduser("~/.cache")), "evoflow", "jax")
-    jax.config.update("jax_compilation_cache_dir", cache)
-    jax.config.update("jax_persistent_cache_min_compile_time_secs", 0)
 
 
 @app.command(help="Start a run: evoflow run ALGO --env ENV [--preset P] [--seed S] "
@@ -65,7 +50,7 @@ def run(
     try:
         sets = parse_set(set_ or [])
         experiment.writable_out(out)
-        _setup_jax()
+        setup_jax()
         prep = experiment.prepare(algo, env, preset, seed, sets)
         path, summary = experiment.start(prep, out, quiet=quiet)
     except experiment.Interrupted as e:
@@ -89,7 +74,7 @@ def resume(
     try:
         if more is not None and more <= 0:
             raise experiment.UsageError(f"--more {more}: must be a positive number")
-        _setup_jax()
+        setup_jax()
         path, summary = experiment.resume(run_dir, more, quiet=quiet)
     except experiment.Interrupted as e:
         print(f"interrupted; checkpoint written. Resume with: evoflow resume {e.path}",
@@ -139,7 +124,7 @@ def eval_(
              "--reproducibility": reproducibility}
     try:
         plan = evaluate.plan(run_dir, {k: v for k, v in given.items() if v is not None})
-        _setup_jax()
+        setup_jax()
         path = evaluate.execute(plan)
     except EvoflowError as e:
         _fail(e)

@@ -98,9 +98,9 @@ def ensure(run: Run, top_k: int, *, compute: bool = True, frames: bool = True) -
     why = policy_problem(run)
     if why is None:
         from evoflow import evaluate
-        from evoflow.cli import _setup_jax
+        from evoflow.runtime import setup_jax
 
-        _setup_jax()  # as `evoflow eval` runs: quiet logs, the persistent compilation cache
+        setup_jax()  # as `evoflow eval` runs: quiet logs, the persistent compilation cache
         t0 = time.perf_counter()
         try:
             arrays = evaluate.rollouts(run.path, top, frames=frames)
