@@ -40,15 +40,16 @@ def test_reward_is_offset_clipped_and_has_no_forward_term(ant):
     env = ant.env
     state, alive, total = env.reset(key), 1.0, 0.0
     last_xy = None
+    step = jax.jit(lambda st: env.step(st, ant.policy.apply(g, st.obs)))
     for _ in range(40):
-        state = env.step(state, ant.policy.apply(g, state.obs))
+        state = step(state)
         r = float(state.reward - state.metrics["reward_forward"])
         total += max(r + 3.0, 0.0) * alive
         if alive:  # the descriptor is the torso's position at the last step before done
             last_xy = np.asarray(state.pipeline_state.x.pos[0, :2])
         alive *= 1.0 - float(state.done)
     np.testing.assert_allclose(ret, total, rtol=1e-4)
-    np.testing.assert_allclose(xy, last_xy, atol=1e-4)
+    np.testing.assert_allclose(xy, last_xy, atol=1e-3)  # a step moves the torso ~1e-2 m
 
 
 def test_dcg_me_ant_alias_runs_ant_omni(tmp_path):
