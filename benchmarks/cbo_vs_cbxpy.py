@@ -71,7 +71,8 @@ import subprocess
 import sys
 import tempfile
 import time
-from pathlib import Path
+
+from _machine import cpu_model
 
 SUCCESS_TOL = 0.25
 
@@ -354,14 +355,7 @@ def _machine() -> list[str]:
     import cbx  # noqa: F401
     import evoflow
 
-    model = platform.processor() or "?"
-    try:
-        for line in Path("/proc/cpuinfo").read_text().splitlines():
-            if line.startswith("model name"):
-                model = line.split(":", 1)[1].strip()
-                break
-    except OSError:
-        pass
+    model = cpu_model()
     from importlib.metadata import version
     return [f"machine: {os.cpu_count()} CPUs ({model}), {platform.platform()}",
             f"versions: python {platform.python_version()}, evoflow {evoflow.__version__}, "

@@ -87,6 +87,8 @@ import sys
 import time
 from pathlib import Path
 
+from _machine import cpu_model
+
 HERE = Path(__file__).resolve().parent
 REPO = HERE.parent
 DEFAULT_PEER = REPO.parent / "peer" / "qdax-venv" / "bin" / "python"
@@ -301,14 +303,7 @@ def _load() -> str:
 
 
 def _machine() -> list[str]:
-    model = platform.processor() or "?"
-    try:
-        for line in Path("/proc/cpuinfo").read_text().splitlines():
-            if line.startswith("model name"):
-                model = line.split(":", 1)[1].strip()
-                break
-    except OSError:
-        pass
+    model = cpu_model()
     return [(f"machine: {os.cpu_count()} CPUs ({model}), {platform.platform()}, "
              f"python {platform.python_version()}")]
 
@@ -391,11 +386,7 @@ def run_evoflow_score(args, out: Path, preset: str, seed: int) -> dict:
                    str(seed), "--out", str(d)]
         print(f"[score] evoflow seed {seed}: {' '.join(cmd[1:])} ... {_load()}", flush=True)
         t0 = time.perf_counter()
-        with open(log, "a") as f:
-            f.write(f"\n$ {' '.join(cmd)}\n")
-            f.flush()
-            rc = subprocess.run(cmd, stdout=f, stderr=subprocess.STDOUT, cwd=REPO,
-                                check=False).returncode
+        rc = _run_logged(cmd, log)
         if rc != 0:
             raise SystemExit(f"evoflow run failed (exit {rc}); see {log}")
         print(f"[score] evoflow seed {seed}: {time.perf_counter() - t0:.0f} s", flush=True)
@@ -407,6 +398,15 @@ def run_evoflow_score(args, out: Path, preset: str, seed: int) -> dict:
                                            "time/wall_s", "time/compile_s")}}
 
 
+def _run_logged(cmd: list[str], log: Path) -> int:
+    """Run cmd with its output appended to log (after the command line); its exit code."""
+    with open(log, "a") as f:
+        f.write(f"\n$ {' '.join(cmd)}\n")
+        f.flush()
+        return subprocess.run(cmd, stdout=f, stderr=subprocess.STDOUT, cwd=REPO,
+                              check=False).returncode
+
+
 def run_qdax_score(args, out: Path, seed: int, cfg: dict, centroids: Path) -> dict:
     res_file = out / "qdax" / f"s{seed}.json"
     if not res_file.exists():
@@ -416,11 +416,7 @@ def run_qdax_score(args, out: Path, seed: int, cfg: dict, centroids: Path) -> di
                         json.dumps(cfg), "--centroids", str(centroids), "--result", str(res_file))
         print(f"[score] QDax seed {seed} ... {_load()}", flush=True)
         t0 = time.perf_counter()
-        with open(log, "a") as f:
-            f.write(f"\n$ {' '.join(cmd)}\n")
-            f.flush()
-            rc = subprocess.run(cmd, stdout=f, stderr=subprocess.STDOUT, cwd=REPO,
-                                check=False).returncode
+        rc = _run_logged(cmd, log)
         if rc != 0 or not res_file.exists():
             raise SystemExit(f"QDax run failed (exit {rc}); see {log}")
         print(f"[score] QDax seed {seed}: {time.perf_counter() - t0:.0f} s", flush=True)

@@ -27,6 +27,7 @@ import tempfile
 from pathlib import Path
 
 import numpy as np
+from _machine import cpu_model
 
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
@@ -134,14 +135,7 @@ def measure(browser, path: Path, *, loads: int, hovers: int, tooltip: str, cells
 
 
 def machine() -> dict:
-    model = ""
-    try:
-        for line in Path("/proc/cpuinfo").read_text().splitlines():
-            if line.startswith("model name"):
-                model = line.split(":", 1)[1].strip()
-                break
-    except OSError:
-        pass
+    model = cpu_model()
     chrome = subprocess.run(["chromium", "--version"], capture_output=True, text=True,
                             check=False).stdout.strip()
     import plotly
