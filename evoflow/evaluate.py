@@ -389,14 +389,14 @@ def write_new(folder: Path, stamp: str, obj: Any) -> Path:
 
 
 # --- trajectories for the visualizer ----------------------------------------------------------
-def rollouts(run_path: Path, cells, *, frames: bool = False) -> dict[str, np.ndarray]:
+def rollouts(run_path: Path, cells, *, states: bool = False) -> dict[str, Any]:
     """One episode of each elite of `cells`, as `evoflow eval RUN --policy cell:N` rolls out its
     episode 0 (the task rebuilt from config.json by `_rebuild`, reset key
     `fold_in(key(EVAL_SEED), 0)`), with the path the task's `trajectory` gives. Returns the
     arrays of `viz/rollouts.npz`: `cell` (k,), `fitness` (k,) (the archive's, to tell a stale
-    file), `xy` (k, T, 2) float32, `xy_names`, `xy_units`, and with frames=True on a MuJoCo
-    task `frames` (k, F, 120, 160, 3) uint8 of steps `frame_steps` (F,) (F <= 60), or `note`:
-    one line saying why there are none."""
+    file), `xy` (k, T, 2) float32, `xy_names`, `xy_units`; with states=True on a MuJoCo
+    task also `qpos` (k, T, nq) and `mj_model` (what a renderer needs; not for the npz), on
+    other tasks `note`: one line saying why there are no states to draw."""
     import jax
     import jax.numpy as jnp
 
@@ -419,7 +419,7 @@ def rollouts(run_path: Path, cells, *, frames: bool = False) -> dict[str, np.nda
     _check_dim(plan, ARCHIVE, genotypes, task.dim)
     key = jax.random.fold_in(jax.random.key(EVAL_SEED), 0)
     mujoco = hasattr(task, "env")  # a Brax task: torso x-y, and a MuJoCo model for frames
-    want_q = frames and mujoco
+    want_q = states and mujoco
 
     def one(g):  # one elite exactly as `evoflow eval` evaluates it: a batch of one
         out = task.trajectory(run_data, g[None], key, q=True) if want_q else \
@@ -433,16 +433,8 @@ def rollouts(run_path: Path, cells, *, frames: bool = False) -> dict[str, np.nda
     res = {"cell": cells.astype(np.int32), "fitness": fitness[cells].astype(np.float32),
            "xy": np.asarray(xy, np.float32), "xy_names": np.array(names),
            "xy_units": np.array(units), "eval_seed": np.int64(EVAL_SEED)}
-    if frames and not mujoco:
+    if states and not mujoco:
         res["note"] = np.array(f"x-y only: {rec['env']} has no MuJoCo model")
-    elif frames:
-        from evoflow.viz import frames as render
-
-        steps = render.frame_steps(res["xy"].shape[1])
-        images, why = render.render(render.model_bytes(task.env.sys.mj_model),
-                                    np.asarray(q)[:, steps])
-        if images is None:
-            res["note"] = np.array(f"no frames: {why}")
-        else:
-            res["frames"], res["frame_steps"] = images, steps
+    elif states:
+        res["qpos"], res["mj_model"] = np.asarray(q), task.env.sys.mj_model
     return res

@@ -84,6 +84,17 @@ def policy_problem(run: Run) -> str | None:
     return None
 
 
+def _frames(qpos: np.ndarray, mj_model) -> dict[str, np.ndarray]:
+    """<= 60 frames per elite drawn from its joint positions (k, T, nq), or a `note` why not."""
+    from evoflow.viz import frames as render
+
+    steps = render.frame_steps(qpos.shape[1])
+    images, why = render.render(render.model_bytes(mj_model), qpos[:, steps])
+    if images is None:
+        return {"note": np.array(f"no frames: {why}")}
+    return {"frames": images, "frame_steps": steps}
+
+
 def ensure(run: Run, top_k: int, *, compute: bool = True, frames: bool = True) -> list[str]:
     """Make `run.rollouts` hold the usable rollouts of the current top-k elites, computing and
     writing viz/rollouts.npz when it lacks any of them (and `compute`). Warnings go to
@@ -103,7 +114,9 @@ def ensure(run: Run, top_k: int, *, compute: bool = True, frames: bool = True) -
         setup_jax()  # as `evoflow eval` runs: quiet logs, the persistent compilation cache
         t0 = time.perf_counter()
         try:
-            arrays = evaluate.rollouts(run.path, top, frames=frames)
+            arrays = evaluate.rollouts(run.path, top, states=frames)
+            if "qpos" in arrays:
+                arrays.update(_frames(arrays.pop("qpos"), arrays.pop("mj_model")))
         except Exception as e:  # the report is still written; the line says what failed
             why = str(e) if isinstance(e, EvoflowError) else f"{type(e).__name__}: {e}"
     if why is not None:

@@ -193,8 +193,8 @@ def test_a_failed_render_is_one_warning_and_the_paths_are_kept(tmp_path, monkeyp
     r = load_run(run)
     top = R.top_cells(r.archive, 3)
 
-    def fake(path, cells, *, frames=False):
-        assert frames and cells.tolist() == top.tolist()
+    def fake(path, cells, *, states=False):
+        assert states and cells.tolist() == top.tolist()
         return {"cell": cells.astype(np.int32), "fitness": r.archive["fitness"][cells],
                 "xy": np.zeros((3, 5, 2), np.float32),
                 "note": np.array("no frames: the reason, in one line")}
