@@ -82,6 +82,8 @@ BAD = [
     (["run", "pga_me", "--env", "hopper"], "has no descriptor, which pga_me needs; QD envs:"),
     (["run", "dcg_me", "--env", "point_omni", "--set", "critic_steps=0"],
      "critic_steps must be > 0"),
+    (["run", "pga_me", "--env", "point_omni", "--set", "critic_steps=5"],
+     "must be a multiple of policy_delay=2"),
     (["run", "dcrl_me", "--env", "point_omni", "--set", "n_ga=-2"], "n_ga must be >= 0"),
     (["run", "me", "--env", "point_omni", "--set", "n_cells=600", "--set", "cvt_samples=500"],
      "cells must be <= cvt_samples"),

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import jax
 import numpy as np
+import optax
 import pytest
 
 from evoflow import experiment
@@ -39,6 +40,30 @@ def test_generation_blocks_counts_and_replay(algo):
     if algo in ("dcg_me", "dcrl_me"):
         assert np.isfinite(target[em == PG]).all() and np.all(np.abs(target[em == PG]) <= 1)
     assert int(state.steps) == 4 * prep.cfg["critic_steps"]
+
+
+@pytest.mark.parametrize("algo", ["pga_me", "dcg_me"])
+def test_target_networks_follow_qdax_schedule(algo):
+    """QDax 0.5.0: the target critics move after every critic step, the target actor after every
+    actor step (one per `policy_delay` critic steps). With zero learning rates the online networks
+    stay put, so after k soft updates target = (1 - tau)^k target_0 + (1 - (1 - tau)^k) online."""
+    tau, steps, delay = 0.1, 6, 3
+    prep, eng = engine_for(algo, tau=tau, critic_steps=steps, policy_delay=delay)
+    s = prep.strategy
+    s.critic_opt = s.actor_opt = optax.adam(0.0)  # same state layout, no movement
+    state, _ = eng.advance(eng.initial_state(), 0, 1)
+    state = state.replace(target_critics=state.target_critics * 0.5 - 1.0,
+                          target_actor=state.target_actor * 0.5 - 1.0)
+    after = jax.jit(s.train_critic)(jax.random.key(3), state)
+    for name, updates in (("critics", steps), ("actor", steps // delay)):
+        online = np.asarray(getattr(state, name), np.float64)
+        t0 = np.asarray(getattr(state, "target_" + name), np.float64)
+        keep = (1 - tau) ** updates
+        np.testing.assert_allclose(np.asarray(getattr(after, "target_" + name)),
+                                   keep * t0 + (1 - keep) * online, rtol=1e-5, atol=1e-6,
+                                   err_msg=name)
+        np.testing.assert_array_equal(np.asarray(getattr(after, name)), online)
+    assert int(after.steps) == int(state.steps) + steps
 
 
 def test_injected_actor_is_the_dc_actor_at_its_target():

@@ -12,8 +12,9 @@ Per generation the offspring are, in this order (counts per preset):
 Every evaluated transition enters a FIFO replay buffer with its episode's achieved descriptor d
 and target d' (GA, PG under PGA-ME, initial: d' = d; PG under DCG/DCRL: d_p; AI, actor: the
 sampled d'), both normalized to [-1, 1]. Then `critic_steps` TD3 steps train the twin critic and,
-every `policy_delay` steps, the actor (DC actor for DCG/DCRL: rewards rescaled at sampling by
-exp(-||d - d'|| / lengthscale)).
+after every `policy_delay` of them, the actor on a minibatch of its own (DC actor for DCG/DCRL:
+rewards rescaled at sampling by exp(-||d - d'|| / lengthscale)); as in QDax, the target critics
+follow every critic step and the target actor every actor step.
 
 Faldor, Chalumeau, Flageat & Cully, "MAP-Elites with Descriptor-Conditioned Gradients and
 Archive Distillation into a Single Policy", GECCO 2023; Nilsson & Cully, "Policy Gradient
@@ -101,6 +102,10 @@ class CriticME(MAPElites):
             raise UsageError("n_ga, n_pg, n_ai and n_actor are all 0: nothing to evaluate")
         if task.obs_dim == 0:
             raise UsageError("this task gives no transitions (obs_dim 0) for the critic")
+        if c["critic_steps"] % c["policy_delay"]:
+            raise UsageError(f"--set critic_steps={c['critic_steps']}: must be a multiple of "
+                             f"policy_delay={c['policy_delay']} (one actor step per "
+                             f"policy_delay critic steps)")
         per_gen = self.b * task.episode_length
         if c["replay_size"] < per_gen:
             raise UsageError(f"--set replay_size={c['replay_size']}: below one generation's "
@@ -251,36 +256,49 @@ class CriticME(MAPElites):
         return state, metrics
 
     def train_critic(self, key, state: CriticState) -> CriticState:
+        """`critic_steps` TD3 critic steps and one actor step per `policy_delay` of them.
+
+        Structured as QDax 0.5.0's PGA-ME/DCRL-ME emitters (`_scan_actor_critic_training`): each
+        iteration draws `policy_delay + 1` minibatches, the first `policy_delay` train the twin
+        critic (target critics soft-updated after every critic step, target actor held fixed),
+        the last one the actor, followed by the target actor's soft update.
+        """
         L, C, cfg = self.actor_layout, self.critic_layout, self.td3cfg
-        cond = self.conditioned
+        cond, delay, mb = self.conditioned, self.cfg["policy_delay"], self.cfg["minibatch"]
 
-        def step(s, k):
-            k_batch, k_noise = jax.random.split(k)
-            t = td3.replay_sample(s.replay, k_batch, self.cfg["minibatch"])
+        def critic_step(carry, xs):
+            critics, c_opt, target_critics, target_actor = carry
+            t, k_noise = xs
             reward = td3.rescale_reward(t, self.cfg["lengthscale"]) if cond else t.reward
-            y = td3.critic_target(t, reward, k_noise, L, C, s.target_actor, s.target_critics,
+            y = td3.critic_target(t, reward, k_noise, L, C, target_actor, target_critics,
                                   cfg, cond)
-            g = jax.grad(td3.critic_loss)(s.critics, t, y, C, cond)
-            upd, c_opt = self.critic_opt.update(g, s.critic_opt, s.critics)
-            critics = optax.apply_updates(s.critics, upd)
+            g = jax.grad(td3.critic_loss)(critics, t, y, C, cond)
+            upd, c_opt = self.critic_opt.update(g, c_opt, critics)
+            critics = optax.apply_updates(critics, upd)
+            target_critics = td3.soft_update(target_critics, critics, cfg.tau)
+            return (critics, c_opt, target_critics, target_actor), None
 
-            def actor_step(s):
-                ga = jax.grad(td3.actor_loss)(s.actor, critics, t.obs,
-                                              t.desc_prime if cond else None, L, C)
-                upd, a_opt = self.actor_opt.update(ga, s.actor_opt, s.actor)
-                actor = optax.apply_updates(s.actor, upd)
-                return s.replace(actor=actor, actor_opt=a_opt,
-                                 target_actor=td3.soft_update(s.target_actor, actor, cfg.tau),
-                                 target_critics=td3.soft_update(s.target_critics, critics,
-                                                                cfg.tau))
+        def iteration(s, k):
+            k_batch, k_noise = jax.random.split(k)
+            t = td3.replay_sample(s.replay, k_batch, (delay + 1) * mb)
+            t = jax.tree_util.tree_map(lambda x: x.reshape(delay + 1, mb, *x.shape[1:]), t)
+            critic_data = jax.tree_util.tree_map(lambda x: x[:-1], t)
+            actor_data = jax.tree_util.tree_map(lambda x: x[-1], t)
+            (critics, c_opt, target_critics, _), _ = jax.lax.scan(
+                critic_step, (s.critics, s.critic_opt, s.target_critics, s.target_actor),
+                (critic_data, jax.random.split(k_noise, delay)))
+            ga = jax.grad(td3.actor_loss)(s.actor, critics, actor_data.obs,
+                                          actor_data.desc_prime if cond else None, L, C)
+            upd, a_opt = self.actor_opt.update(ga, s.actor_opt, s.actor)
+            actor = optax.apply_updates(s.actor, upd)
+            return s.replace(critics=critics, critic_opt=c_opt, target_critics=target_critics,
+                             actor=actor, actor_opt=a_opt,
+                             target_actor=td3.soft_update(s.target_actor, actor, cfg.tau),
+                             steps=s.steps + delay), None
 
-            s = s.replace(critics=critics, critic_opt=c_opt, steps=s.steps + 1)
-            s = jax.lax.cond(s.steps % self.cfg["policy_delay"] == 0, actor_step, lambda s: s, s)
-            return s, None
-
-        state, _ = jax.lax.scan(step, state, jax.random.split(key, self.cfg["critic_steps"]))
+        state, _ = jax.lax.scan(iteration, state,
+                                jax.random.split(key, self.cfg["critic_steps"] // delay))
         return state
-
 
     # --- distillation: the DC actor as one descriptor-conditioned policy ---------------------------
     def distilled_policies(self, actor, targets):
