@@ -4,7 +4,14 @@ For each algorithm A (default `me pga_me dcg_me dcrl_me`) and seed S (0..K-1) it
 would, `evoflow run A --env E --preset P --seed S --out OUT/A --quiet [--set k=v ...]`, one
 process at a time. A run already finished under OUT/A (its `summary.json` exists, same env,
 preset, seed and `--set`s) is skipped; an unfinished one is continued with `evoflow resume`, so
-the script can be stopped and started again (e.g. across GPU sessions).
+the script can be stopped and started again (e.g. across GPU sessions). Runs go seed by seed
+(seed 0 of every algorithm, then seed 1, ...), so a partial comparison is balanced.
+
+`--time-limit SEC` bounds the script's wall time (a device command's limit): when it passes, the
+run in progress gets SIGINT (it writes a checkpoint and exits), no new run starts, and instead of
+the comparison the script prints each run's progress (evaluations reached of its budget, wall
+seconds so far) and the time the unfinished work would take at the measured rates; the same goes
+to OUT/progress.json and the exit status is 3. The next call continues from the checkpoints.
 
 Printed (markdown), per algorithm: n, evaluations, median and IQR (25-75%) of `qd_score`,
 `coverage`, `max_fitness`, and for distilling algorithms `distill/target_dist`, `random_dist`,
@@ -16,6 +23,7 @@ median QD score dcg_me >= pga_me >= 0.95 x me; median distill/target_dist <= 0.5
 Usage:
     python benchmarks/qd_compare.py --env point_omni --seeds 5
     python benchmarks/qd_compare.py --env ant_omni --preset gpu --seeds 5 --out runs/cmp_ant_gpu
+    python benchmarks/qd_compare.py --env ant_omni --preset gpu --seeds 5 --time-limit 450
     python benchmarks/qd_compare.py --env point_omni --seeds 3 --algos me dcg_me --set n_cells=128
 """
 
@@ -24,8 +32,10 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import signal
 import subprocess
 import sys
+import time
 from pathlib import Path
 
 import numpy as np
@@ -67,12 +77,17 @@ def _set_value(text: str):
         return value
 
 
-def ensure_run(algo: str, env: str, preset: str, seed: int, sets: list[str], out: Path) -> Path:
+def ensure_run(algo: str, env: str, preset: str, seed: int, sets: list[str], out: Path,
+               deadline: float = float("inf"), grace_s: float = 120.0) -> Path | None:
+    """The finished run of (algo, seed), made or continued here; None if `deadline`
+    (time.monotonic()) came first: the run then has a checkpoint to resume from."""
     folder = out / algo
     run = find_run(folder, env, preset, seed, sets)
     if run is not None and (run / "summary.json").exists():
         print(f"  {algo} seed {seed}: finished, {run.name}", flush=True)
         return run
+    if time.monotonic() >= deadline:
+        return None
     if run is not None:
         print(f"  {algo} seed {seed}: resuming {run.name}", flush=True)
         cmd = [*evoflow_command(), "resume", str(run), "--quiet"]
@@ -82,11 +97,81 @@ def ensure_run(algo: str, env: str, preset: str, seed: int, sets: list[str], out
                str(seed), "--out", str(folder), "--quiet"]
         for s in sets:
             cmd += ["--set", s]
-    subprocess.run(cmd, check=True, cwd=REPO, env=dict(os.environ))
+    proc = subprocess.Popen(cmd, cwd=REPO, env=dict(os.environ))
+    try:
+        rc = proc.wait(timeout=None if deadline == float("inf")
+                       else max(deadline - time.monotonic(), 0.0))
+    except subprocess.TimeoutExpired:
+        print(f"  {algo} seed {seed}: time limit reached, checkpointing", flush=True)
+        proc.send_signal(signal.SIGINT)  # the engine checkpoints after its current chunk
+        try:
+            proc.wait(timeout=grace_s)
+        except subprocess.TimeoutExpired:
+            proc.kill()  # resume then starts from the last periodic checkpoint
+            proc.wait()
+        return None
+    if rc != 0:
+        raise SystemExit(f"{algo} seed {seed}: `{' '.join(cmd)}` exited {rc}")
     run = find_run(folder, env, preset, seed, sets)
     if run is None or not (run / "summary.json").exists():
         raise SystemExit(f"{algo} seed {seed}: the run did not finish (no summary.json)")
     return run
+
+
+def run_progress(run: Path | None) -> dict:
+    """Evaluations reached, the budget and wall seconds so far, from the run's files."""
+    if run is None:
+        return {"evaluations": 0, "wall_s": 0.0, "budget": None}
+    budget = json.loads((run / "config.json").read_text())["config"].get("evaluations")
+    last = {}
+    metrics = run / "metrics.jsonl"
+    if metrics.exists():
+        for line in metrics.read_text().splitlines():
+            try:
+                last = json.loads(line)
+            except json.JSONDecodeError:  # a line cut by a kill: the one before counts
+                break
+    return {"evaluations": int(last.get("evaluations", 0)),
+            "wall_s": float(last.get("time/wall_s", 0.0)), "budget": budget, "run": run.name}
+
+
+def report_progress(args, out: Path) -> None:
+    """Per (algo, seed): evaluations reached and wall so far; the remaining time at each
+    algorithm's measured rate (seconds per evaluation over its runs so far)."""
+    rows, rate = [], {}
+    for algo in args.algos:
+        for seed in range(args.seeds):
+            p = run_progress(find_run(out / algo, args.env, args.preset, seed, args.sets))
+            rows.append({"algo": algo, "seed": seed, **p})
+    for algo in args.algos:
+        done = [(r["evaluations"], r["wall_s"]) for r in rows if r["algo"] == algo]
+        evals, wall = sum(e for e, _ in done), sum(w for _, w in done)
+        rate[algo] = wall / evals if evals else None
+    budgets = {r["algo"]: r["budget"] for r in rows if r["budget"]}
+    print(f"\n{args.env}, preset {args.preset}: unfinished (time limit). Progress:\n")
+    print("| algo | seed | evaluations | budget | wall s | left s (at this algo's rate) |")
+    print("|---|---|---|---|---|---|")
+    left_total, unknown = 0.0, False
+    for r in rows:
+        budget = r["budget"] or budgets.get(r["algo"])  # its algorithm's other runs' budget
+        left = None
+        if budget and rate[r["algo"]] is not None:
+            left = max(budget - r["evaluations"], 0) * rate[r["algo"]]
+            left_total += left
+        else:
+            unknown = True
+        r["left_s"] = left
+        print(f"| {r['algo']} | {r['seed']} | {r['evaluations']:,} | "
+              f"{budget if budget else '?'} | {r['wall_s']:.0f} | "
+              f"{'?' if left is None else f'{left:.0f}'} |")
+    print(f"\nwork left: about {left_total / 60:.1f} min at the measured rates"
+          + (" (plus runs of algorithms not started yet)" if unknown else "")
+          + "; run the same command again to continue")
+    atomic_write_json(out / "progress.json", {"env": args.env, "preset": args.preset,
+                                              "seeds": args.seeds, "sets": args.sets,
+                                              "runs": rows, "seconds_per_evaluation": rate,
+                                              "left_s": left_total, "left_unknown": unknown})
+    print(f"\n{out / 'progress.json'}")
 
 
 def quartiles(values) -> tuple[float, float, float]:
@@ -109,15 +194,27 @@ def main(argv=None) -> int:
     ap.add_argument("--set", dest="sets", action="append", default=[], metavar="KEY=VALUE")
     ap.add_argument("--out", type=Path, default=None,
                     help="runs and compare.json (default runs/qd_compare/ENV-PRESET)")
+    ap.add_argument("--time-limit", type=float, default=None, metavar="SEC",
+                    help="stop (checkpointed) after SEC seconds and report progress; exit 3")
+    ap.add_argument("--grace", type=float, default=120.0, metavar="SEC",
+                    help="seconds a run gets to checkpoint after SIGINT before it is killed")
     args = ap.parse_args(argv)
+    if args.time_limit is not None and args.time_limit <= 0:
+        ap.error(f"--time-limit {args.time_limit}: must be > 0 seconds")
     out = args.out or REPO / "runs" / "qd_compare" / f"{args.env}-{args.preset}"
+    deadline = (float("inf") if args.time_limit is None
+                else time.monotonic() + args.time_limit)
 
-    results: dict[str, list[dict]] = {}
-    for algo in args.algos:
-        results[algo] = []
-        for seed in range(args.seeds):
-            run = ensure_run(algo, args.env, args.preset, seed, args.sets, out)
-            results[algo].append(json.loads((run / "summary.json").read_text()))
+    finished: dict[tuple[str, int], Path | None] = {}
+    for seed in range(args.seeds):
+        for algo in args.algos:
+            finished[algo, seed] = ensure_run(algo, args.env, args.preset, seed, args.sets, out,
+                                              deadline, args.grace)
+    if any(run is None for run in finished.values()):
+        report_progress(args, out)
+        return 3
+    results = {algo: [json.loads((finished[algo, seed] / "summary.json").read_text())
+                      for seed in range(args.seeds)] for algo in args.algos}
 
     table: dict[str, dict] = {}
     print(f"\n{args.env}, preset {args.preset}, seeds 0..{args.seeds - 1}"
