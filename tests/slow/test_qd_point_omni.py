@@ -8,7 +8,7 @@ import pytest
 
 from tests.conftest import evoflow, only_run, summary
 
-pytestmark = pytest.mark.slow
+pytestmark = [pytest.mark.slow, pytest.mark.timeout(3 * 3600)]  # 15 runs, ~1 h on 2 cores
 
 
 @pytest.fixture(scope="module")
