@@ -36,6 +36,8 @@ import sys
 import time
 from importlib.metadata import version
 
+from _timing import timed
+
 DEFAULTS = {  # evoflow's envs/ant_omni.json `dcrl_me` `default` + CriticME/MAPElites schema
     "episode_length": 250, "policy_hidden": [128, 128], "critic_hidden": [256, 256],
     "n_cells": 512, "cvt_samples": 25600, "cvt_seed": 0, "n_ga": 32, "n_pg": 16, "n_ai": 16,
@@ -207,24 +209,6 @@ def run_score(args, cfg) -> dict:
             "max_fitness": mm["max_fitness"], "filled": int(filled.sum()),
             "wall_s": time.perf_counter() - t_start, "compile_s": compile_s,
             "centroids": peer.centroid_source, "versions": versions(), "config": cfg}
-
-
-def timed(fn, calls: int) -> dict:
-    """Wall and process CPU seconds (all threads) of `calls` calls, each ended by a block.
-
-    `fn` is a thunk, or a pair (setup, f): setup() runs untimed and f(setup()) is timed.
-    """
-    import jax
-
-    setup, fn = fn if isinstance(fn, tuple) else (None, fn)
-    wall, cpu = [], []
-    for _ in range(calls):
-        arg = () if setup is None else (jax.block_until_ready(setup()),)
-        t0, c0 = time.perf_counter(), time.process_time()
-        jax.block_until_ready(fn(*arg))
-        wall.append(time.perf_counter() - t0)
-        cpu.append(time.process_time() - c0)
-    return {"wall": wall, "cpu": cpu}
 
 
 def run_timing(args, cfg) -> None:

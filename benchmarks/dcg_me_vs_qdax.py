@@ -88,6 +88,7 @@ import time
 from pathlib import Path
 
 from _machine import cpu_model
+from _timing import timed
 
 HERE = Path(__file__).resolve().parent
 REPO = HERE.parent
@@ -159,24 +160,6 @@ def _versions_evoflow() -> dict:
     return out
 
 
-def _timed(fn, calls: int) -> dict:
-    """Wall and process CPU seconds (all threads) of `calls` calls, each ended by a block.
-
-    `fn` is a thunk, or a pair (setup, f): setup() runs untimed and f(setup()) is timed.
-    """
-    import jax
-
-    setup, fn = fn if isinstance(fn, tuple) else (None, fn)
-    wall, cpu = [], []
-    for _ in range(calls):
-        arg = () if setup is None else (jax.block_until_ready(setup()),)
-        t0, c0 = time.perf_counter(), time.process_time()
-        jax.block_until_ready(fn(*arg))
-        wall.append(time.perf_counter() - t0)
-        cpu.append(time.process_time() - c0)
-    return {"wall": wall, "cpu": cpu}
-
-
 def worker_evoflow(args) -> None:
     import jax
 
@@ -232,7 +215,7 @@ def worker_evoflow(args) -> None:
 
     t1 = time.perf_counter()
     for fn in pieces(state).values():
-        _timed(fn, 1)
+        timed(fn, 1)
     pieces_s = time.perf_counter() - t1
     _emit({"ready": {"impl": "evoflow", "versions": _versions_evoflow(), "config": peer_cfg,
                      "warmup_generations": args.warmup, "warmup_s": warm_s,
@@ -246,7 +229,7 @@ def worker_evoflow(args) -> None:
         if cmd != "round":
             _emit({"error": f"unknown command {cmd!r}"})
             continue
-        times = {name: _timed(fn, args.calls) for name, fn in pieces(state).items()}
+        times = {name: timed(fn, args.calls) for name, fn in pieces(state).items()}
         box = [state, it]
 
         def generation(box=box):
@@ -254,7 +237,7 @@ def worker_evoflow(args) -> None:
             box[1] += 1
             return box[0]
 
-        times["generation"] = _timed(generation, args.calls)
+        times["generation"] = timed(generation, args.calls)
         state, it = box
         _emit({"round": {"impl": "evoflow", "times": times, "load": os.getloadavg()}})
 
@@ -456,9 +439,11 @@ def score_table(res: dict) -> list[str]:
             "|---|---|---|---|---|---|---|"]
     by = {(r["impl"], r["seed"]): r for r in res["runs"]}
     seeds = sorted({r["seed"] for r in res["runs"]})
+    def f(r, k, p):
+        return f"{r[k]:,.{p}f}" if r.get(k) is not None else "-"
+
     for s in seeds:
         e, q = by.get(("evoflow", s), {}), by.get(("qdax", s), {})
-        f = lambda r, k, p: f"{r[k]:,.{p}f}" if r.get(k) is not None else "-"
         rows.append(f"| {s} | {f(e, 'qd_score', 0)} | {f(e, 'coverage', 1)} | "
                     f"{f(e, 'max_fitness', 1)} | {f(q, 'qd_score', 0)} | {f(q, 'coverage', 1)} | "
                     f"{f(q, 'max_fitness', 1)} |")
