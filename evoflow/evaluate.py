@@ -198,13 +198,14 @@ def _rebuild(plan: Plan, **overrides):
     import jax.numpy as jnp
 
     from evoflow.experiment import prepare_resolved
+    from evoflow.tasks.base import task_data
 
     rec = plan.record
     cfg = dict(rec["config"])
     cfg.update({k: v for k, v in overrides.items() if k in cfg})
     prep = prepare_resolved(rec["algo"], rec["env"], rec["preset"], rec["seed"], cfg)
     dtype = jnp.float64 if prep.cfg["dtype"] == "float64" else jnp.float32
-    run_data = prep.task.setup(jax.random.fold_in(jax.random.key(prep.seed), 0), jnp.int32(0))
+    run_data = jax.tree_util.tree_map(lambda a: a[0], task_data(prep.task, prep.seed, 1))
     return prep, dtype, run_data
 
 

@@ -14,7 +14,7 @@ from importlib import resources
 from pathlib import Path
 from typing import Any, Callable
 
-from evoflow.algorithms import ALGORITHMS, get_algorithm
+from evoflow.algorithms import algorithm, algorithms
 from evoflow.config import ENGINE_SCHEMA, Param, closest, resolve
 from evoflow.errors import RunStateError, UsageError
 from evoflow.tasks import QD_ALIASES, TASKS
@@ -31,22 +31,22 @@ def env_presets(env: str) -> dict[str, dict[str, dict]]:
 
 def algo_presets(algo: str, env: str) -> dict[str, dict]:
     """The presets of `algo` on `env` (an algorithm may share another's, e.g. cbo_memory)."""
-    return env_presets(env).get(get_algorithm(algo).presets_of or algo, {})
+    return env_presets(env).get(algorithm(algo).presets_of or algo, {})
 
 
 def accepted_envs(algo: str) -> list[str]:
-    cls = get_algorithm(algo)
-    return [env for env, entry in TASKS.items() if set(entry.kinds) & set(cls.accepts)]
+    accepts = set(algorithm(algo).accepts)
+    return [env for env, entry in TASKS.items() if set(entry.kinds) & accepts]
 
 
 def aliases(algo: str) -> dict[str, str]:
     """Env aliases an algorithm accepts: for QD algorithms `ant` means `ant_omni`, ..."""
-    return QD_ALIASES if "descriptor" in get_algorithm(algo).accepts else {}
+    return QD_ALIASES if "descriptor" in algorithm(algo).accepts else {}
 
 
 def resolve_env(algo: str, env: str) -> tuple[str, str | None]:
     """(resolved env, the alias the user gave or None)."""
-    if algo in ALGORITHMS and env in aliases(algo):
+    if algo in algorithms() and env in aliases(algo):
         return aliases(algo)[env], env
     return env, None
 
@@ -57,10 +57,11 @@ LOCOMOTION_ROBOTS = ("ant", "hopper", "walker2d", "halfcheetah", "humanoid")
 
 
 def check_names(algo: str, env: str, preset: str) -> None:
-    if algo not in ALGORITHMS:
-        raise UsageError(f"unknown algorithm {algo!r}{closest(algo, ALGORITHMS)}; choose one of "
-                         f"{', '.join(ALGORITHMS)}")
-    qd = "descriptor" in get_algorithm(algo).accepts
+    names = algorithms()
+    if algo not in names:
+        raise UsageError(f"unknown algorithm {algo!r}{closest(algo, names)}; choose one of "
+                         f"{', '.join(names)}")
+    qd = "descriptor" in algorithm(algo).accepts
     if env not in TASKS and qd and (env.startswith("gym/") or env in LOCOMOTION_ROBOTS):
         # Names of the single-objective families (DESIGN.md "Env names"): no descriptor.
         raise UsageError(f"env {env!r} has no descriptor, which {algo} needs; QD envs: "
@@ -108,10 +109,11 @@ def prepare(algo: str, env: str, preset: str, seed: int, sets: dict[str, Any]) -
     check_names(algo, env, preset)
     if seed < 0:
         raise UsageError(f"--seed {seed}: the seed must be >= 0")
-    cls = get_algorithm(algo)
+    spec = algorithm(algo)
+    cls = spec.load()
     entry = TASKS[env]
     task_cls = entry.load()
-    schema = {**ENGINE_SCHEMA, **task_cls.SCHEMA, **cls.SCHEMA}
+    schema = {**ENGINE_SCHEMA, **task_cls.SCHEMA, **spec.load_schema()}
     cfg = resolve(schema, [(f"envs/{env}.json preset {preset!r}", algo_presets(algo, env)[preset]),
                            ("--set", sets)])
     import jax

@@ -1,20 +1,16 @@
-"""Algorithm registry: name -> (module, class). Modules load on first use."""
+"""Algorithms, one package per family; each declares itself in its `__init__` (see `registry`)."""
 
 from __future__ import annotations
 
-import importlib
-
-ALGORITHMS: dict[str, tuple[str, str]] = {
-    "cbo": ("evoflow.algorithms.cbo", "CBO"),
-    "cbo_memory": ("evoflow.algorithms.cbo", "CBOMemory"),
-    "consensus_hopping": ("evoflow.algorithms.cbo", "ConsensusHopping"),
-    "me": ("evoflow.algorithms.map_elites.me", "MAPElites"),
-    "pga_me": ("evoflow.algorithms.map_elites.critic_me", "PGAME"),
-    "dcg_me": ("evoflow.algorithms.map_elites.critic_me", "DCGME"),
-    "dcrl_me": ("evoflow.algorithms.map_elites.critic_me", "DCRLME"),
-}
+from evoflow.algorithms.registry import algorithm, algorithms, families, family_of  # noqa: F401
 
 
 def get_algorithm(name: str):
-    module, cls = ALGORITHMS[name]
-    return getattr(importlib.import_module(module), cls)
+    """The strategy class of a registered algorithm (imports its module)."""
+    return algorithm(name).load()
+
+
+def __getattr__(name: str):
+    if name == "ALGORITHMS":  # name -> Algorithm declaration, every registered family
+        return algorithms()
+    raise AttributeError(name)

@@ -49,11 +49,9 @@ class Strategy:
     """Base class of JAX strategies; subclasses implement the pure methods."""
 
     name: str = ""
-    accepts: tuple[str, ...] = ()  # task kinds this algorithm can run on
     SCHEMA: dict[str, Param] = {}
     phases: int = 1
     n_runs: int = 1
-    presets_of: str | None = None  # use another registered algorithm's presets in envs/*.json
     shard_runs: bool = False  # True: the runs axis is padded to the device count and sharded
     progress_keys: tuple[str, ...] = ()  # metrics shown beside the progress bar
 

@@ -30,7 +30,7 @@ from evoflow.engine.progress import Progress
 from evoflow.engine.rundir import (METRICS, SUMMARY, RunDir, atomic_write_bytes,
                                    atomic_write_json, atomic_write_npz, load_npz)
 from evoflow.errors import NonFiniteError, UsageError
-from evoflow.tasks.base import Evaluation, as_evaluation, sanitize
+from evoflow.tasks.base import Evaluation, as_evaluation, run_keys, sanitize, task_data
 
 SNAPSHOTS = "particles.npz"
 
@@ -87,10 +87,8 @@ class Engine:
         self.mesh = mesh
         self.m_pad = padded_runs(strategy.n_runs, mesh) if sharded else strategy.n_runs
         self.budget = Budget(cfg["iterations"], cfg["evaluations"], cfg["wall_s"])
-        key = jax.random.key(seed)
-        self.k_task, self.k_init, self.k_iter = (jax.random.fold_in(key, i) for i in range(3))
-        runs = jnp.arange(self.m_pad)
-        self.task_data = jax.vmap(task.setup, (None, 0))(self.k_task, runs)
+        _, self.k_init, self.k_iter = run_keys(seed)
+        self.task_data = task_data(task, seed, self.m_pad)
         self.valid = np.arange(self.m_pad) < strategy.n_runs
         self.max_evals = strategy.max_evaluations_per_iteration()
         self._warned_nonfinite = False

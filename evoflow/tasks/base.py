@@ -117,3 +117,15 @@ class PolicyTask(Task):
 
     def genotype_leaves(self, flat):
         return self.policy.leaves(flat)
+
+
+def run_keys(seed: int):
+    """The run's root keys (task data, init, iterations): fold_in(key(seed), 0 | 1 | 2)."""
+    key = jax.random.key(seed)
+    return tuple(jax.random.fold_in(key, i) for i in range(3))
+
+
+def task_data(task: Task, seed: int, n_runs: int):
+    """Every run's task data, as the engine builds it: `task.setup` vmapped over runs 0..M-1
+    with the run's task key. `evoflow eval` and the engine both call this."""
+    return jax.vmap(task.setup, (None, 0))(run_keys(seed)[0], jnp.arange(n_runs))

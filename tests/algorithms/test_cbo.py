@@ -10,7 +10,7 @@ import numpy as np
 import pytest
 
 from evoflow.algorithms.base import TaskInfo
-from evoflow.algorithms.cbo import (CBO, ConsensusHopping, consensus_point, effective_sample_size,
+from evoflow.algorithms.cbo.cbo import (CBO, ConsensusHopping, consensus_point, effective_sample_size,
                                     ess_alpha, move_key, reflect)
 from evoflow.config import ENGINE_SCHEMA, resolve
 from evoflow.tasks.base import Evaluation
@@ -293,7 +293,7 @@ def test_batch_size_above_n_is_rejected():
 
 
 def test_memory_keeps_each_particles_best_and_steps_toward_it():
-    from evoflow.algorithms.cbo import CBOMemory
+    from evoflow.algorithms.cbo.cbo import CBOMemory
 
     lam, lam_m, dt, sigma, alpha = 1.0, 0.4, 0.05, 0.8, 2.0
     s = make(CBOMemory, n_particles=6, lam=lam, dt=dt, sigma=sigma, alpha=alpha,

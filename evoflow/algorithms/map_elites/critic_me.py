@@ -33,7 +33,7 @@ from evoflow.algorithms.map_elites import archive as arc
 from evoflow.algorithms.map_elites import td3
 from evoflow.algorithms.map_elites.me import EMITTERS, GA, INIT, MAPElites
 from evoflow.algorithms.map_elites.variation import isoline
-from evoflow.config import Param
+from evoflow.algorithms.map_elites import schema
 from evoflow.errors import UsageError
 from evoflow.nets import Layout
 
@@ -63,32 +63,7 @@ class CriticME(MAPElites):
     """Base of `pga_me`, `dcg_me`, `dcrl_me`; subclasses set `variant`."""
 
     variant = "pga_me"
-    SCHEMA = {
-        **MAPElites.SCHEMA,
-        "n_ga": Param(32, "int", "GA offspring per generation", check="nonnegative"),
-        "n_pg": Param(31, "int", "policy-gradient offspring per generation", check="nonnegative"),
-        "n_ai": Param(0, "int", "actor-injection offspring (DCRL-ME)", check="nonnegative"),
-        "n_actor": Param(1, "int", "actor rollouts: PGA-ME's greedy actor (archived) or DCG-ME's "
-                         "DC-actor rollouts (replay only)", check="nonnegative"),
-        "pg_steps": Param(50, "int", "Adam steps per PG offspring", check="positive"),
-        "critic_steps": Param(300, "int", "TD3 critic steps per generation", check="positive"),
-        "policy_lr": Param(5e-3, "float", "Adam lr of the PG variation", check="positive"),
-        "critic_lr": Param(3e-4, "float", "critic Adam lr", check="positive"),
-        "actor_lr": Param(3e-4, "float", "(DC) actor Adam lr", check="positive"),
-        "minibatch": Param(100, "int", "transitions per critic / PG step", check="positive"),
-        "replay_size": Param(100000, "int", "replay buffer capacity (transitions)",
-                             check="positive"),
-        "critic_hidden": Param([256, 256], "ints", "critic hidden layers", check="positive"),
-        "discount": Param(0.99, "float", "TD3 discount", check="unit"),
-        "tau": Param(0.005, "float", "target network soft update", check="unit"),
-        "policy_noise": Param(0.2, "float", "TD3 target policy noise", check="nonnegative"),
-        "noise_clip": Param(0.5, "float", "TD3 target noise clip", check="nonnegative"),
-        "policy_delay": Param(2, "int", "critic steps per actor step", check="positive"),
-        "lengthscale": Param(0.1, "float", "reward rescaling exp(-||d - d'|| / l)",
-                             check="positive"),
-        "distill_cells": Param(256, "int", "filled cells (at most) at whose centroids the "
-                               "distilled policy is evaluated at the end", check="positive"),
-    }
+    SCHEMA = schema.PGA_ME
 
     def __init__(self, cfg, task):
         super().__init__(cfg, task)
@@ -369,14 +344,9 @@ class PGAME(CriticME):
 
 class DCGME(CriticME):
     variant = "dcg_me"
-    SCHEMA = {**CriticME.SCHEMA,
-              "n_pg": Param(32, "int", "policy-gradient offspring", check="nonnegative"),
-              "n_actor": Param(16, "int", "DC-actor rollouts (replay only)", check="nonnegative")}
+    SCHEMA = schema.DCG_ME
 
 
 class DCRLME(CriticME):
     variant = "dcrl_me"
-    SCHEMA = {**CriticME.SCHEMA,
-              "n_pg": Param(16, "int", "policy-gradient offspring", check="nonnegative"),
-              "n_ai": Param(16, "int", "actor-injection offspring", check="nonnegative"),
-              "n_actor": Param(0, "int", "actor rollouts", check="nonnegative")}
+    SCHEMA = schema.DCRL_ME

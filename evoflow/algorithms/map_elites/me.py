@@ -19,7 +19,7 @@ from flax import struct
 from evoflow.algorithms.base import Strategy
 from evoflow.algorithms.map_elites import archive as arc
 from evoflow.algorithms.map_elites.variation import isoline
-from evoflow.config import Param
+from evoflow.algorithms.map_elites import schema
 from evoflow.errors import UsageError
 
 # Emitter ids stored per cell, shared by every QD algorithm so that files compare across them.
@@ -44,23 +44,8 @@ class MEState:
 
 
 class MAPElites(Strategy):
-    accepts = ("descriptor",)
     progress_keys = ("qd_score", "coverage", "max_fitness")
-    SCHEMA = {
-        "batch_size": Param(64, "int", "offspring per generation (GA)", check="positive"),
-        "iso_sigma": Param(0.005, "float", "isotropic Gaussian mutation sigma",
-                           check="nonnegative"),
-        "line_sigma": Param(0.05, "float", "line (x2 - x1) mutation sigma", check="nonnegative"),
-        "archive": Param("cvt", "str", "cvt: centroids by k-means; grid: a regular grid",
-                         choices=("cvt", "grid")),
-        "n_cells": Param(256, "int", "cells of a CVT archive", check="positive"),
-        "cvt_samples": Param(25600, "int", "uniform samples for the CVT's k-means",
-                             check="positive"),
-        "cvt_seed": Param(0, "int", "seed of the CVT (fixed across run seeds, so runs compare "
-                          "cell by cell)", check="nonnegative"),
-        "grid_shape": Param([16, 16], "ints", "cells per descriptor dimension (grid)",
-                            check="positive"),
-    }
+    SCHEMA = schema.ME
 
     def __init__(self, cfg, task):
         super().__init__(cfg, task)
