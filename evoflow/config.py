@@ -171,6 +171,10 @@ ENGINE_SCHEMA: dict[str, Param] = {
                         check="positive"),
     "workers": Param(0, "int", "0: evaluate in-process; K: K worker processes (host loop)",
                      check="nonnegative"),
+    "backend": Param("local", "str", "host evaluation workers: local (spawned processes) or "
+                     "ray (Ray workers; a local Ray unless ray_address)", choices=("local", "ray")),
+    "ray_address": Param(None, "str", "HOST:PORT of a running Ray cluster to join (needs "
+                         "backend=ray); null: start and stop a local Ray", nullable=True),
     "dtype": Param("float32", "str", "floating point precision", choices=("float32", "float64")),
     "threefry_partitionable": Param(False, "bool", "JAX's jax_threefry_partitionable for the run "
                                     "(false: about 2x faster random bits on CPU; either way "

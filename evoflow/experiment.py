@@ -127,6 +127,9 @@ def prepare(algo: str, env: str, preset: str, seed: int, sets: dict[str, Any]) -
     if cfg["snapshot_every"] and cfg["snapshot_every"] % cfg["log_every"]:
         raise UsageError(f"--set snapshot_every={cfg['snapshot_every']}: must be a multiple of "
                          f"log_every ({cfg['log_every']})")
+    from evoflow.engine.hosteval import check_host_config
+
+    check_host_config(cfg)
     if cfg["workers"] and cfg.get("evaluator", "jax") != "numpy":
         raise UsageError(f"--set workers={cfg['workers']}: worker processes evaluate on the host "
                          f"loop; add --set evaluator=numpy (or use workers=0)")

@@ -76,6 +76,22 @@ class Task:
         """Host evaluation of params (P, dim); run_data leaves are rows per individual (P, ...)."""
         raise NotImplementedError
 
+    # Host evaluation (the host evaluator's workers call this on one chunk of P individuals).
+    pad_chunks: bool = True  # False: a duplicate evaluation costs (a training trial), so the last
+    #                          chunk is evaluated short instead of padded to `eval_chunk`
+
+    def evaluate_host(self, run_data: dict[str, np.ndarray], population, seeds: np.ndarray,
+                      broadcast: Any = None):
+        """Host evaluation of one chunk: fitness (P,) or an Evaluation with numpy leaves (P, ...).
+
+        run_data: the individuals' rows of the task data (P, ...). population: an array (P, ...)
+        or a list of P JSON-like payloads (genome dicts, seed chains). seeds: (P,) uint32
+        per-individual seeds (engine.hosteval.individual_seeds). broadcast: the generation's plain
+        data (e.g. parent parameters), or None. Runs in a worker process that built the task from
+        (env, config); it must depend on nothing but its arguments. Default: `evaluate_numpy`.
+        """
+        return self.evaluate_numpy(run_data, population)
+
     # --- reporting --------------------------------------------------------------------------
     def metrics(self, run_data: Any, points: jax.Array, valid: jax.Array) -> dict[str, jax.Array]:
         """Scalar metrics of the runs' reported points (M, dim); pure JAX, exact reductions only
