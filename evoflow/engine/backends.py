@@ -387,7 +387,8 @@ class RayPool:
                     a["gen"] = gen
                 busy[a["actor"].evaluate.remote(*jobs[k], gen)] = (i, k)
                 idle.discard(i)
-            done, _ = ray.wait(list(busy), num_returns=1)
+            # Nothing left to hand out: wait for every running chunk in one call.
+            done, _ = ray.wait(list(busy), num_returns=1 if pending else len(busy))
             for ref in done:
                 i, k = busy.pop(ref)
                 try:

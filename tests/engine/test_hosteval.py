@@ -176,6 +176,18 @@ def test_bad_backend_config_is_a_one_line_error(sets, needle):
     assert needle in str(e.value) and "\n" not in str(e.value)
 
 
+def test_backend_ray_without_ray_names_the_extra(monkeypatch):
+    import importlib.util
+
+    from evoflow.engine.hosteval import check_host_config
+
+    real = importlib.util.find_spec
+    monkeypatch.setattr(importlib.util, "find_spec",
+                        lambda name, *a: None if name == "ray" else real(name, *a))
+    with pytest.raises(UsageError, match=r"install the ray extra: pip install 'evoflow\[ray\]'"):
+        check_host_config(_cfg(backend="ray", workers=2))
+
+
 def test_bad_backend_on_the_cli_creates_nothing(tmp_path):
     proc = evoflow("run", "cbo", "--env", "rastrigin", "--preset", "tiny", "--set",
                    "evaluator=numpy", "--set", "backend=foo", "--out", tmp_path / "o", check=False)
