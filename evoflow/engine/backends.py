@@ -341,11 +341,18 @@ class RayPool:
             with warnings.catch_warnings():  # Ray starts its services by fork+exec; JAX warns
                 warnings.filterwarnings("ignore", message=r"os\.fork\(\) was called")
                 if address is None:
-                    ray.init(num_cpus=n, **kwargs)
+                    ray.init(address="local", num_cpus=n, **kwargs)  # never a stale cluster
                     self.owns = True
                     self._watchdog = _start_watchdog()
                 else:
-                    ray.init(address=address, **kwargs)
+                    try:
+                        ray.init(address=address, **kwargs)
+                    except (ConnectionError, RuntimeError, ValueError) as e:
+                        from evoflow.errors import UsageError
+
+                        first = (str(e).strip().splitlines() or [type(e).__name__])[0]
+                        raise UsageError(f"--set ray_address={address}: cannot join the Ray "
+                                         f"cluster ({first})") from None
         _mute_worker_death_banner()
         self._cls = ray.remote(num_cpus=1, max_restarts=0, max_task_retries=0)(_RayWorkerImpl)
         self.env, self.cfg, self.report = env, cfg, report
