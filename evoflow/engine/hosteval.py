@@ -69,7 +69,42 @@ class HostEvaluator:
             parts = list(self.pool.map(_evaluate_chunk, *zip(*jobs)))
         return np.concatenate(parts)[: m * b].reshape(m, b)
 
+    def evaluate(self, task_data: dict, population, seeds: np.ndarray, broadcast=None):
+        """Minimal stand-in of the HostEvaluator contract (the hosteval rewrite replaces it):
+        an Evaluation with numpy leaves (M, B). `population` is an array (M, B, ...) evaluated
+        by the task's `evaluate_numpy` in fixed chunks; a nested list [M][B] of JSON payloads
+        goes to the task's `evaluate_payloads(rows, payloads, seeds)`, one run at a time."""
+        from evoflow.tasks.base import Evaluation
+
+        if isinstance(population, np.ndarray):
+            return Evaluation(fitness=self(task_data, population))
+        fits = []
+        for r, payloads in enumerate(population):
+            rows = {k: np.repeat(np.asarray(v)[r:r + 1], len(payloads), 0)
+                    for k, v in task_data.items()}
+            fits.append(np.asarray(self.task.evaluate_payloads(rows, payloads, seeds[r])))
+        return Evaluation(fitness=np.stack(fits))
+
     def close(self) -> None:
         if self.pool is not None:
             self.pool.shutdown(cancel_futures=True)
             self.pool = None
+
+
+def individual_seeds(seed: int, iteration: int, phase: int, n_runs: int, n: int) -> np.ndarray:
+    """(n_runs, n) uint32 seeds derived from (seed, iteration, phase, run, index) only, never
+    from the worker or the chunk (a splitmix64 hash of the five numbers; minimal stand-in)."""
+    def mix(z):
+        z = (z + np.uint64(0x9E3779B97F4A7C15))
+        z = (z ^ (z >> np.uint64(30))) * np.uint64(0xBF58476D1CE4E5B9)
+        z = (z ^ (z >> np.uint64(27))) * np.uint64(0x94D049BB133111EB)
+        return z ^ (z >> np.uint64(31))
+
+    with np.errstate(over="ignore"):
+        h = np.uint64(0)
+        for v in (seed, iteration, phase):
+            h = mix(h ^ np.uint64(v))
+        run = np.arange(n_runs, dtype=np.uint64)[:, None]
+        idx = np.arange(n, dtype=np.uint64)[None, :]
+        h = mix(mix(h ^ run) ^ idx)
+    return (h >> np.uint64(32)).astype(np.uint32)
