@@ -50,7 +50,7 @@ class BlockEngine:
     def __init__(self, cfg: dict, run: RunDir, *, budget: Budget, append_only=(),
                  out: Callable[[str], None] = print, progress_keys: tuple[str, ...] = (),
                  quiet: bool = False):
-        self.cfg, self.run, self.out = cfg, run, out
+        self.cfg, self.out = cfg, out
         self.progress_keys = progress_keys
         self.quiet = quiet
         self.budget = budget
@@ -59,6 +59,14 @@ class BlockEngine:
         self._warned_nonfinite = False
         self._interrupted = False
         self.loop = LoopState()
+
+    @property
+    def run(self) -> RunDir:
+        return self.recorder.run
+
+    @run.setter
+    def run(self, run: RunDir) -> None:
+        self.recorder.run = run
 
     # --- driver hooks ----------------------------------------------------------------------------
     def advance(self, state, it0: int, it1: int) -> tuple[Any, list[Block]]:
