@@ -253,6 +253,10 @@ def resume(path: Path, more: int | None, quiet: bool = False) -> tuple[Path, dic
                                    else ())
     except AssertionError:
         raise RunStateError(f"{run / 'config.json'}: no budget key is set") from None
+    if (run / SUMMARY).exists():  # a finished run: --more extends the key that stopped it
+        stopped_by = run.read_json(SUMMARY).get("stopped_by")
+        if isinstance(stopped_by, str) and cfg.get(stopped_by) is not None:
+            budget_key = stopped_by
     if more is not None:
         cfg[budget_key] = cfg[budget_key] + more
     prep = prepare_resolved(algo, env, preset, seed, cfg)
