@@ -157,3 +157,35 @@ def test_more_extends_the_budget_key_that_stopped_the_run(tmp_path):
     evoflow("resume", run, "--more", 32000, "--quiet")
     cfg = json.loads((run / "config.json").read_text())["config"]
     assert cfg["env_steps"] == 96000 and summary(run)["env_steps"] >= 96000
+
+
+@pytest.mark.parametrize("driver", ["python", "trainer"])
+def test_ctrl_c_checkpoints_and_resumes_exactly(tmp_path, driver):
+    import signal
+    import subprocess
+    import sys
+    import time
+
+    from tests.conftest import REPO, cli_env
+
+    if driver == "trainer" and importlib.util.find_spec("torch") is None:
+        pytest.skip("needs the torch extra")
+    n = 6000 if driver == "python" else 3000
+    args = (EA + ["--set", "snapshot_every=0"] if driver == "python" else SGD) + [
+        "--set", f"iterations={n}", "--set", "log_every=10",
+                                                         "--set", "checkpoint_every=100000"]
+    proc = subprocess.Popen([sys.executable, "-m", "evoflow.cli", "run", *args, "--out",
+                             str(tmp_path / "a"), "--quiet"], cwd=REPO, env=cli_env(),
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    while not list((tmp_path / "a").glob("*/metrics.jsonl")):
+        time.sleep(0.02)
+    proc.send_signal(signal.SIGINT)
+    _, err = proc.communicate(timeout=120)
+    assert proc.returncode == 130, err
+    run = only_run(tmp_path / "a")
+    steps = [int(p.name) for p in (run / "checkpoints").iterdir()]
+    assert len(steps) == 1 and 0 < steps[0] < n  # checkpointed where it stopped
+    evoflow("resume", run, "--quiet")
+    evoflow("run", *args, "--out", tmp_path / "b", "--quiet")
+    assert_same(run, only_run(tmp_path / "b"),
+                files=["candidates.jsonl"] if driver == "python" else [])
