@@ -57,7 +57,8 @@ class TaskInfo:
 class Strategy:
     """Base class of JAX strategies; subclasses implement the pure methods."""
 
-    name: str = ""
+    # Config keys are declared in the family's registry entry (Algorithm.schema); SCHEMA is the
+    # same dict, for tests that build a strategy directly.
     SCHEMA: dict[str, Param] = {}
     phases: int = 1
     n_runs: int = 1
@@ -129,10 +130,8 @@ class PythonAlgorithm:
     genome asked).
     """
 
-    name: str = ""
-    SCHEMA: dict[str, Param] = {}
     phases: int = 1
-    n_runs: int = 1
+    n_runs: int = 1  # one run (summary.json's n_runs)
     progress_keys: tuple[str, ...] = ()
 
     def __init__(self, cfg: dict[str, Any], task: TaskInfo):
@@ -188,8 +187,6 @@ class Trainer:
     as JSON, never pickled. `loop.step` is the number of steps done (resumed runs start there).
     """
 
-    name: str = ""
-    SCHEMA: dict[str, Param] = {}
     n_runs: int = 1
     progress_keys: tuple[str, ...] = ()
 

@@ -189,3 +189,19 @@ def test_ctrl_c_checkpoints_and_resumes_exactly(tmp_path, driver):
     evoflow("run", *args, "--out", tmp_path / "b", "--quiet")
     assert_same(run, only_run(tmp_path / "b"),
                 files=["candidates.jsonl"] if driver == "python" else [])
+
+
+@pytest.mark.slow
+def test_env_steps_on_a_brax_qd_task(tmp_path):
+    """ant_omni (brax): 16 x 20-step episodes per generation, 320 env steps."""
+    base = ["me", "--env", "ant_omni", "--preset", "tiny", "--seed", "0", "--set",
+            "evaluations=null", "--set", "checkpoint_every=2"]
+    evoflow("run", *base, "--set", "env_steps=965", "--out", tmp_path / "a", "--quiet")
+    run = only_run(tmp_path / "a")
+    assert summary(run)["stopped_by"] == "env_steps"
+    assert [x["env_steps"] for x in metrics(run)] == [320, 640, 960, 1280]
+    evoflow("resume", run, "--more", 640, "--quiet")
+    assert [x["env_steps"] for x in metrics(run)][-2:] == [1600, 1920]
+    evoflow("run", *base, "--set", "env_steps=1605", "--out", tmp_path / "b", "--quiet")
+    assert metrics(run) == metrics(only_run(tmp_path / "b"))
+    assert untimed(summary(run)) == untimed(summary(only_run(tmp_path / "b")))
