@@ -15,8 +15,6 @@ from dataclasses import dataclass, field
 
 from evoflow.errors import UsageError
 
-SHARED = ("iterations", "evaluations", "env_steps", "wall_s")
-
 
 def env_steps_per_evaluation(task) -> int | None:
     """Environment steps one evaluation costs: the task's `env_steps_per_evaluation` if it

@@ -11,7 +11,6 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
-from evoflow.engine.drivers.base import Block
 from evoflow.engine.drivers.device import DeviceEngine
 from evoflow.tasks.base import Evaluation
 
