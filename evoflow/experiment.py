@@ -103,7 +103,8 @@ class Prepared:
 
 def prepare(algo: str, env: str, preset: str, seed: int, sets: dict[str, Any]) -> Prepared:
     from evoflow.algorithms.base import TaskInfo
-    from evoflow.engine.loop import check_budget
+    from evoflow.algorithms.registry import family_of
+    from evoflow.engine.budget import check_budget
 
     env, env_alias = resolve_env(algo, env)
     check_names(algo, env, preset)
@@ -113,7 +114,10 @@ def prepare(algo: str, env: str, preset: str, seed: int, sets: dict[str, Any]) -
     cls = spec.load()
     entry = TASKS[env]
     task_cls = entry.load()
-    schema = {**ENGINE_SCHEMA, **task_cls.SCHEMA, **spec.load_schema()}
+    family = family_of(algo)
+    schema = {**ENGINE_SCHEMA, **task_cls.SCHEMA, **spec.load_schema(),
+              **{b.key: Param(None, "int", b.help, check="positive", nullable=True)
+                 for b in family.budget_keys}}
     cfg = resolve(schema, [(f"envs/{env}.json preset {preset!r}", algo_presets(algo, env)[preset]),
                            ("--set", sets)])
     import jax
@@ -123,7 +127,7 @@ def prepare(algo: str, env: str, preset: str, seed: int, sets: dict[str, Any]) -
     if cfg["dtype"] == "float64":
         jax.config.update("jax_enable_x64", True)
     task = entry.make(cfg)
-    check_budget(cfg, task)
+    check_budget(cfg, task, family.budget_keys)
     if cfg["snapshot_every"] and cfg["snapshot_every"] % cfg["log_every"]:
         raise UsageError(f"--set snapshot_every={cfg['snapshot_every']}: must be a multiple of "
                          f"log_every ({cfg['log_every']})")
@@ -162,17 +166,34 @@ def _host_evaluator(prep: Prepared):
 
 
 def build_engine(prep: Prepared, run, out, quiet: bool):
+    """The engine of the algorithm's declared driver (registry Algorithm.driver)."""
     import jax.numpy as jnp
 
+    from evoflow.algorithms.registry import family_of
+    from evoflow.engine.budget import Budget
+
+    family = family_of(prep.algo)
+    driver = algorithm(prep.algo).driver
+    host = prep.cfg.get("evaluator", "jax") == "numpy"
+    kw = dict(seed=prep.seed, out=out, quiet=quiet,
+              progress_keys=tuple(prep.task.progress_keys) + tuple(prep.strategy.progress_keys),
+              budget=Budget.from_config(prep.cfg, prep.task, family.budget_keys),
+              append_only=family.append_only_files())
+    if driver == "python":
+        from evoflow.engine.drivers.python import PythonEngine
+
+        return PythonEngine(prep.strategy, prep.task, prep.cfg, run, env=prep.env,
+                            host_evaluator=_host_evaluator(prep), **kw)
+    if driver == "trainer":
+        from evoflow.engine.drivers.trainer import TrainerEngine
+
+        return TrainerEngine(prep.strategy, prep.task, prep.cfg, run, **kw)
     from evoflow.engine.devices import make_mesh
     from evoflow.engine.loop import Engine
 
-    host = prep.cfg.get("evaluator", "jax") == "numpy"
-    return Engine(prep.strategy, prep.task, prep.cfg, run, make_mesh(), seed=prep.seed,
-                  host_evaluator=_host_evaluator(prep) if host else None, out=out,
-                  progress_keys=tuple(prep.task.progress_keys) + prep.strategy.progress_keys,
-                  dtype=jnp.float64 if prep.cfg["dtype"] == "float64" else jnp.float32,
-                  quiet=quiet)
+    return Engine(prep.strategy, prep.task, prep.cfg, run, make_mesh(),
+                  host_evaluator=_host_evaluator(prep) if host or driver == "host" else None,
+                  dtype=jnp.float64 if prep.cfg["dtype"] == "float64" else jnp.float32, **kw)
 
 
 def _summary_extra(prep: Prepared, n_devices: int) -> dict:
@@ -185,7 +206,7 @@ def start(prep: Prepared, out_dir: Path, quiet: bool = False) -> tuple[Path, dic
     """Create the run directory and run to the budget."""
     import jax
 
-    from evoflow.engine.loop import LoopState
+    from evoflow.engine.drivers.base import LoopState
     from evoflow.engine.prng import versions_record
     from evoflow.engine.rundir import RunDir, run_name
 
@@ -226,10 +247,26 @@ def resume(path: Path, more: int | None, quiet: bool = False) -> tuple[Path, dic
                                         dict(rec["config"]))
     except (KeyError, TypeError):
         raise RunStateError(f"{run / 'config.json'}: not written by evoflow run") from None
-    budget_key = next(k for k in ("iterations", "evaluations", "wall_s") if cfg.get(k) is not None)
+    from evoflow.algorithms.registry import family_of
+    from evoflow.engine.budget import budget_key_of
+    from evoflow.engine.prng import check_prng
+
+    try:
+        budget_key = budget_key_of(cfg, family_of(algo).budget_keys if algo in algorithms()
+                                   else ())
+    except AssertionError:
+        raise RunStateError(f"{run / 'config.json'}: no budget key is set") from None
+    if (run / SUMMARY).exists():  # a finished run: --more extends the key that stopped it
+        stopped_by = run.read_json(SUMMARY).get("stopped_by")
+        if isinstance(stopped_by, str) and cfg.get(stopped_by) is not None:
+            budget_key = stopped_by
     if more is not None:
         cfg[budget_key] = cfg[budget_key] + more
     prep = prepare_resolved(algo, env, preset, seed, cfg)
+    recorded = run.read_json("versions.json").get("prng") if (run / "versions.json").exists() \
+        else None
+    if recorded is not None:
+        check_prng(recorded)
     engine = build_engine(prep, run, out, quiet)
     state, loop, meta = engine.restore(report=lambda s: out(f"warning: {s}"))
     if meta.get("finished") and more is None:

@@ -1,6 +1,8 @@
-"""The strategy contract every JAX algorithm follows (DESIGN.md "Contracts").
+"""The algorithm contracts, one per driver (DESIGN.md "Contracts"; registry Algorithm.driver).
 
-`init(key, task_info) -> state`; `ask(key, state, phase) -> (population, state)`;
+**device / host** (`Strategy`, JAX): constructed as `cls(cfg, task_info)`;
+`init(key, n_runs_padded, dtype) -> state` (the engine pads the runs axis to the device count);
+`ask(key, state, phase) -> (population, state)`;
 `tell(key, population, evaluation, state, phase) -> (state, metrics)`, `evaluation` an
 `evoflow.tasks.base.Evaluation` (fitness, descriptor, extras). Pure and jittable; state is a
 flax.struct dataclass. An iteration is `phases` rounds of ask -> evaluate -> tell (one for most
@@ -8,7 +10,14 @@ algorithms; two for CBO with the Heaviside correction, which evaluates the conse
 the particles). Populations carry a leading *runs* axis of size `n_runs`: independent runs, the
 only axis the engine shards. Fitness is maximized.
 
-Algorithms never log, print, write files or know about devices: they return metrics.
+**python** (`PythonAlgorithm`): plain Python over JSON-serializable genomes; see its docstring.
+**trainer** (`Trainer`): owns its step loop, reports each step to the engine; see its docstring.
+
+Algorithms never log, print, write files or know about devices: they return metrics, and (python
+and trainer drivers) *records*: `{run file: [JSON record, ...]}` for the family's append-only
+files (`RunFile(append_only=True)`), which the engine appends, cursors in every checkpoint and
+cuts back on resume. Metrics stay a dict of scalars; a family budget key
+(`BudgetKey(key, help, metric)`) is counted by a cumulative metric of that name.
 """
 
 from __future__ import annotations
@@ -48,7 +57,8 @@ class TaskInfo:
 class Strategy:
     """Base class of JAX strategies; subclasses implement the pure methods."""
 
-    name: str = ""
+    # Config keys are declared in the family's registry entry (Algorithm.schema); SCHEMA is the
+    # same dict, for tests that build a strategy directly.
     SCHEMA: dict[str, Param] = {}
     phases: int = 1
     n_runs: int = 1
@@ -59,7 +69,8 @@ class Strategy:
         self.cfg = cfg
         self.task = task
 
-    def init(self, key: jax.Array, n_runs_padded: int) -> Any:
+    def init(self, key: jax.Array, n_runs_padded: int, dtype=jax.numpy.float32) -> Any:
+        """The initial state for `n_runs_padded` runs (>= n_runs; padded runs stay inactive)."""
         raise NotImplementedError
 
     def ask(self, key: jax.Array, state: Any, phase: int = 0) -> tuple[jax.Array, Any]:
@@ -106,4 +117,97 @@ class Strategy:
 
     def snapshot(self, state) -> dict[str, jax.Array]:
         """Small per-run view of the population for particles.npz-like files (may be {})."""
+        return {}
+
+
+class PythonAlgorithm:
+    """Base of `python`-driver algorithms: plain-Python init/ask/tell over JSON genomes.
+
+    Constructed as `cls(cfg, task_info)`. One run. Each call gets a fresh
+    `numpy.random.Generator` derived from (seed, call, iteration, phase): keep no RNG in state.
+    State is plain data (dicts, lists, tuples, numbers, strings, numpy arrays); the engine saves
+    it in checkpoints as JSON plus named arrays (never pickles) and counts evaluations (one per
+    genome asked).
+    """
+
+    phases: int = 1
+    n_runs: int = 1  # one run (summary.json's n_runs)
+    progress_keys: tuple[str, ...] = ()
+
+    def __init__(self, cfg: dict[str, Any], task: TaskInfo):
+        self.cfg = cfg
+        self.task = task
+
+    def init(self, rng: np.random.Generator) -> Any:
+        raise NotImplementedError
+
+    def ask(self, rng: np.random.Generator, state: Any) -> tuple[list, Any]:
+        """(genomes: a list of JSON-serializable genomes, state)."""
+        raise NotImplementedError
+
+    def payload(self, genomes: list):
+        """What the task evaluates for `genomes`: an array (B, dim) for array tasks, or a list
+        of JSON payloads for tasks that take them. Default: the genomes themselves."""
+        return genomes
+
+    def tell(self, rng: np.random.Generator, genomes: list, evaluation, state: Any):
+        """`evaluation`: an Evaluation with numpy leaves (B, ...), non-finite fitness as -inf.
+        Returns (state, metrics) or (state, metrics, records)."""
+        raise NotImplementedError
+
+    def max_evaluations_per_iteration(self) -> int:
+        """An upper bound (lets the engine run several iterations per chunk near a budget)."""
+        return 2**62
+
+    def active(self, state) -> bool:
+        return True
+
+    def summary(self, metrics: dict) -> dict:
+        return {}
+
+    def finalize(self, rng: np.random.Generator, state) -> dict:
+        """{} or {"summary": {...}, "npz" | "json" | "safetensors" | "bytes": {path: content}}."""
+        return {}
+
+
+class Trainer:
+    """Base of `trainer`-driver algorithms: the algorithm owns its step loop.
+
+    Constructed as `cls(cfg, task_info)`; `setup(seed, task)` builds the model, optimizer and
+    generators (on start and before a resume's `load_state`); `train(loop)` runs
+
+        while loop.running():
+            ...one step...
+            loop.step_done(metrics, evaluations=n, records=None)
+
+    and `loop.step_done` logs, checkpoints (calling `state()`: the checkpoint callback) and
+    raises KeyboardInterrupt after a checkpoint on Ctrl-C. `state()` returns plain data with
+    torch tensors / numpy arrays as leaves (`model.state_dict()`, `optimizer.state_dict()`,
+    `generator.get_state()`: RNG states included); tensors are saved as safetensors, the rest
+    as JSON, never pickled. `loop.step` is the number of steps done (resumed runs start there).
+    """
+
+    n_runs: int = 1
+    progress_keys: tuple[str, ...] = ()
+
+    def __init__(self, cfg: dict[str, Any], task: TaskInfo):
+        self.cfg = cfg
+        self.task = task
+
+    def setup(self, seed: int, task) -> None:
+        raise NotImplementedError
+
+    def state(self) -> dict:
+        raise NotImplementedError
+
+    def load_state(self, state: dict) -> None:
+        raise NotImplementedError
+
+    def train(self, loop) -> None:
+        raise NotImplementedError
+
+    def summary(self, metrics: dict) -> dict:
+        return {}
+
+    def finalize(self) -> dict:
         return {}

@@ -1,0 +1,1 @@
+"""Test-only families, registered for CLI subprocesses with EVOFLOW_FAMILIES=tests.families.<m>."""
