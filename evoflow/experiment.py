@@ -30,8 +30,15 @@ def env_presets(env: str) -> dict[str, dict[str, dict]]:
 
 
 def algo_presets(algo: str, env: str) -> dict[str, dict]:
-    """The presets of `algo` on `env` (an algorithm may share another's, e.g. cbo_memory)."""
-    return env_presets(env).get(algorithm(algo).presets_of or algo, {})
+    """The presets of `algo` on `env`: envs/<env>.json's (an algorithm may share another's, e.g.
+    cbo_memory), then those its family ships (`Algorithm.presets`)."""
+    from evoflow.algorithms.registry import load_ref
+
+    spec = algorithm(algo)
+    presets = dict(env_presets(env).get(spec.presets_of or algo, {}))
+    if spec.presets:
+        presets.update(load_ref(spec.presets).get(env, {}))
+    return presets
 
 
 def accepted_envs(algo: str) -> list[str]:

@@ -49,6 +49,9 @@ class Algorithm:
     schema: str  # "module:DICT" of its config keys (evoflow.config.Param), plain data
     driver: str = "device"
     presets_of: str | None = None  # run on another algorithm's presets in envs/*.json
+    # "module:DICT" of presets shipped by the family, {env: {preset: {key: value}}}; they add to
+    # (and for the same name replace) the presets in envs/<env>.json.
+    presets: str | None = None
 
     def load(self):
         return load_ref(self.impl)

@@ -7,9 +7,8 @@
 - `toy_sgd` (trainer driver): a PyTorch MLP trained by SGD with momentum on scikit-learn's
   digits; its state (model, optimizer, batch generator) is saved as safetensors plus JSON.
 
-Registered with `EVOFLOW_FAMILIES=tests.families.toy`. The algorithms run on cbo's presets
-(`presets_of="cbo"`: the registry has no hook for a family's own presets yet), so their schemas
-accept cbo's keys.
+Registered with `EVOFLOW_FAMILIES=tests.families.toy`. The family ships its own `tiny` presets
+(`Algorithm.presets`, no envs/*.json edit); the schemas take cbo's keys for `n_runs` and friends.
 """
 
 from __future__ import annotations
@@ -33,16 +32,27 @@ SGD_SCHEMA = {**_CBO_KEYS,
               "batch": Param(32, "int", "samples per step", check="positive"),
               "width": Param(16, "int", "hidden units", check="positive")}
 
+PRESETS = {
+    "sphere": {"tiny": {"dim": 5, "n_runs": 1, "iterations": 1000, "log_every": 20,
+                        "checkpoint_every": 200, "snapshot_every": 0}},
+    "rastrigin": {"tiny": {"dim": 5, "n_runs": 1, "iterations": 1000, "log_every": 20,
+                           "checkpoint_every": 200, "snapshot_every": 0}},
+    "digits": {"tiny": {"n_runs": 1, "hidden": [], "data_batch": 60, "iterations": 2400,
+                        "log_every": 240, "checkpoint_every": 1200}},
+}
+
+_PRESETS = "tests.families.toy:PRESETS"
+
 FAMILY = Family(
     name="toy",
     description="test-only family: a python-driver EA and a trainer-driver SGD loop",
     algorithms=(
         Algorithm("toy_ea", "tests.families.toy:OnePlusLambda",
                   "(1+lambda) EA over JSON genomes (test only)", accepts=("function",),
-                  schema="tests.families.toy:EA_SCHEMA", driver="python", presets_of="cbo"),
+                  schema="tests.families.toy:EA_SCHEMA", driver="python", presets=_PRESETS),
         Algorithm("toy_sgd", "tests.families.toy:DigitsSGD",
                   "torch SGD on digits (test only)", accepts=("supervised",),
-                  schema="tests.families.toy:SGD_SCHEMA", driver="trainer", presets_of="cbo"),
+                  schema="tests.families.toy:SGD_SCHEMA", driver="trainer", presets=_PRESETS),
     ),
     run_files=(RunFile(CANDIDATES, "jsonl", "each generation's best genome", append_only=True,
                        record_key="gen"),),
