@@ -85,47 +85,71 @@ def resume(
     _print_summary(path, summary, quiet)
 
 
-@app.command(name="list", help="Show each algorithm with the envs it accepts and their presets.")
-def list_() -> None:
-    from evoflow.algorithms import ALGORITHMS
-    from evoflow.experiment import accepted_envs, algo_presets, aliases
+@app.command(name="list", help="Without ALGO: a table of every algorithm (family, description, "
+                               "driver, envs with their aliases, presets). With ALGO: its config "
+                               "keys (type, default, help); --env ENV adds that task's keys.\n\n"
+                               "Example: evoflow list dcg_me --env ant")
+def list_(
+    algo: Optional[str] = typer.Argument(None, help="an algorithm: show its config keys"),
+    env: Optional[str] = typer.Option(None, "--env", help="with ALGO: also the task's keys"),
+) -> None:
+    from evoflow import listing
 
-    for algo in ALGORITHMS:
-        print(algo)
-        for env in accepted_envs(algo):
-            presets = ", ".join(algo_presets(algo, env)) or "-"
-            print(f"  {env:<14} presets: {presets}")
-        for alias, env in aliases(algo).items():
-            print(f"  {alias:<14} = {env}")
+    try:
+        if algo is None:
+            if env is not None:
+                raise listing.UsageError("--env: only with ALGO (evoflow list ALGO --env ENV)")
+            listing.print_table()
+        else:
+            listing.print_keys(algo, env)
+    except EvoflowError as e:
+        _fail(e)
 
 
-@app.command(name="eval", help="Evaluate what a run found; each call writes a new "
-                               "evals/<YYYYmmdd-HHMMSS>-<4 hex>.json in RUN and prints its path. "
-                               "Options depend on the run's family (QD: --policy, --target, "
-                               "--episodes | --reproducibility).\n\nExample: evoflow eval RUN "
-                               "--policy cell:3 "
-                               "--episodes 5")
+def _eval_help() -> str:
+    from evoflow.algorithms import families
+
+    lines = []
+    for fam in families().values():
+        opts = "; ".join(f"{o.flag} {o.metavar}: {o.help}" for o in fam.eval_options)
+        lines.append(f"{fam.name}: {opts or 'no options (nothing to evaluate yet)'}")
+    return "\n\n".join(lines)
+
+
+@app.command(name="eval", context_settings={"allow_extra_args": True,
+                                            "ignore_unknown_options": True},
+             help="Evaluate what a run found; each call writes a new "
+                  "evals/<YYYYmmdd-HHMMSS>-<4 hex>.json in RUN and prints its path. The options "
+                  "are the run's family's:\n\n" + _eval_help() + "\n\nExample: evoflow eval "
+                  "RUN --policy cell:3 --episodes 5")
 def eval_(
-    run_dir: Path = typer.Argument(..., metavar="RUN", help="a run directory"),
-    policy: Optional[str] = typer.Option(None, "--policy", help="QD: cell:N (the elite of "
-                                         "archive cell N) | distilled (with --target)"),
-    target: Optional[str] = typer.Option(None, "--target", metavar="X,Y", help="QD, with "
-                                         "--policy distilled: the descriptor to reach"),
-    episodes: Optional[int] = typer.Option(None, "--episodes", metavar="K", help="QD: episodes "
-                                           "to roll out (default 1)"),
-    reproducibility: Optional[int] = typer.Option(
-        None, "--reproducibility", metavar="K", help="QD: every elite and the distilled policy "
-        "at each filled cell's centroid, K stochastic resets each: expected QD score, distance "
-        "and max fitness"),
+    ctx: typer.Context,
+    run_dir: Path = typer.Argument(..., metavar="RUN [OPTIONS]", help="a run directory, then "
+                                   "its family's options"),
 ):
     from evoflow import evaluate
 
-    given = {"--policy": policy, "--target": target, "--episodes": episodes,
-             "--reproducibility": reproducibility}
     try:
-        plan = evaluate.plan(run_dir, {k: v for k, v in given.items() if v is not None})
+        plan = evaluate.plan(run_dir, list(ctx.args))
         setup_jax()
         path = evaluate.execute(plan)
+    except EvoflowError as e:
+        _fail(e)
+    print(path)
+
+
+@app.command(help="Export what a run found in one of its family's formats (evoflow list shows "
+                  "the families; e.g. a discovered optimizer to PyTorch).\n\nExample: evoflow "
+                  "export RUN --format NAME --out FILE")
+def export(
+    run_dir: Path = typer.Argument(..., metavar="RUN", help="a run directory"),
+    format_: Optional[str] = typer.Option(None, "--format", help="one of the family's formats"),
+    out: Optional[Path] = typer.Option(None, "--out", help="the file written"),
+):
+    from evoflow import exporting
+
+    try:
+        path = exporting.export(run_dir, format_, out)
     except EvoflowError as e:
         _fail(e)
     print(path)

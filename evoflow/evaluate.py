@@ -1,54 +1,29 @@
-"""`evoflow eval RUN [family options]`: roll out what a run found and record it under `evals/`.
+"""`evoflow eval RUN [family options]`: evaluate what a run found and record it under `evals/`.
 
 Each call writes a new `evals/<YYYYmmdd-HHMMSS>-<4 hex>.json` in the run directory (never an
-existing one) and returns its path. Which options a run takes depends on its algorithm's *family*
-(`FAMILY`); `FAMILIES` is the one table of each family's options and evaluator. An option the
-family does not take is an error listing the ones it does. As for `run`, all validation (run
-directory, options, archive cells, targets) finishes before anything is written, and JAX is not
-imported until then (`plan` is cheap; `execute` builds the task and rolls out).
-
-QD (`--policy cell:N | distilled --target X,Y`, `--episodes K`): the task (and algorithm) are
-rebuilt from `config.json` exactly as the run built them; the policy is the elite genotype of cell
-N from `archive.npz`, or the run's descriptor-conditioned actor (`artifacts/distilled.safetensors`,
-DCG-ME / DCRL-ME) fixed at the target descriptor by the algorithm's own `distilled_policies`. K
-episodes are rolled out with the task's own JAX `evaluate`; episode e resets from
-`fold_in(key(EVAL_SEED), e)` (so its reset does not depend on K); the file records the seed.
-`distance` is the mean over episodes of the Euclidean distance from the achieved descriptor to
-the target (null for cell:N).
-
-QD `--reproducibility K` (the DCRL-ME reproducibility study): every elite, and the distilled
-policy (when the run has one) conditioned on each filled cell's centroid, rolled out K times
-under stochastic resets (episode e of cell c resets from `fold_in(fold_in(key(EVAL_SEED), e),
-c)`). Per policy set: `expected_qd_score` = sum over cells of the mean fitness,
-`expected_distance` = mean over cells of the mean ||achieved descriptor - centroid||,
-`expected_max_fitness` = the largest mean fitness.
+existing one) and returns its path. The options a run takes are its family's (`Family.
+eval_options`), and its family's `evaluator` module does the work: `plan(run, record, opts)`
+validates and returns the arguments, `rollout(plan)` evaluates and returns the record's body. An
+option the family does not take is an error listing the ones it does. As for `run`, all
+validation (run directory, options, the family's own checks) finishes before anything is written,
+and JAX is not imported until then (`plan` is cheap; `execute` builds the task and evaluates).
 """
 
 from __future__ import annotations
 
 import datetime as _dt
 import os
-import re
 import secrets
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Callable
+from typing import Any
 
-import numpy as np
-
-from evoflow.engine.rundir import CONFIG, RunDir, atomic_write_json, load_npz
+from evoflow.engine.rundir import CONFIG, RunDir, atomic_write_json
 from evoflow.errors import RunStateError, UsageError
 
-# Algorithm -> family. A family shares a run-directory layout and so its eval options.
-FAMILY: dict[str, str] = {
-    "me": "qd", "pga_me": "qd", "dcg_me": "qd", "dcrl_me": "qd",
-    "cbo": "cbo", "cbo_memory": "cbo", "consensus_hopping": "cbo",
-}
-
 EVAL_SEED = 2**31 - 1  # reset keys of evaluation episodes; fixed, independent of the run's seed
-ARCHIVE = "archive.npz"
-DISTILLED = "artifacts/distilled.safetensors"
 EVALS = "evals"
+MAX_EPISODES = 1_000_000  # per policy: more is a typo, not an evaluation (1e6 rollouts ~ days)
 
 
 @dataclass
@@ -57,313 +32,85 @@ class Plan:
 
     run: RunDir
     record: dict  # config.json
-    rollout: Callable[["Plan"], dict]  # the family's rollout: returns the eval record's body
+    evaluator: Any  # the family's evaluator module: rollout(plan) -> the eval record's body
     args: dict[str, Any] = field(default_factory=dict)  # parsed options and what they need
 
 
-# --- QD --------------------------------------------------------------------------------------
-def flat_genotypes(arrays: dict[str, np.ndarray], source: str = ARCHIVE) -> np.ndarray:
-    """Flat genotypes (C, P) from archive.npz's `params/<leaf>` arrays: the inverse of
-    `Layout.leaves` (`layer_i/kernel` (C, a, b) then `layer_i/bias` (C, b), for i = 0, 1, ...); a
-    task without named leaves stores `params/genotype` (C, P) as is. `source` names the file in
-    errors."""
-    if "params/genotype" in arrays:
-        return np.asarray(arrays["params/genotype"])
-    parts, i = [], 0
-    while f"params/layer_{i}/kernel" in arrays:
-        kernel, bias = arrays[f"params/layer_{i}/kernel"], arrays.get(f"params/layer_{i}/bias")
-        if bias is None:
-            raise RunStateError(f"{source}: layer_{i}/kernel without layer_{i}/bias")
-        parts += [kernel.reshape(kernel.shape[0], -1), bias]
-        i += 1
-    if not parts:
-        raise RunStateError(f"{source}: no layer_0/kernel or genotype arrays (policy parameters)")
-    return np.concatenate(parts, axis=1)
+def read_record(run: RunDir) -> dict:
+    """config.json of a run made by `evoflow run`, with a registered algorithm."""
+    from evoflow.algorithms import algorithms
 
-
-_CELL = re.compile(r"cell:(-?\d+)")
-
-
-def _parse_policy(text: str) -> tuple[str, int | None]:
-    if text == "distilled":
-        return "distilled", None
-    m = _CELL.fullmatch(text)
-    if not m:
-        raise UsageError(f"--policy {text!r}: expected cell:N (the elite of archive cell N) or "
-                         f"distilled (with --target X,Y)")
-    return "cell", int(m.group(1))
-
-
-def _parse_target(text: str, low: np.ndarray, high: np.ndarray, names) -> np.ndarray:
-    d = len(low)
-    axes = ", ".join(names) if len(names) == d else f"{d} numbers"
-    try:
-        target = np.array([float(v) for v in text.split(",")])
-    except ValueError:
-        raise UsageError(f"--target {text!r}: expected {d} comma-separated numbers ({axes})") \
-            from None
-    if len(target) != d:
-        raise UsageError(f"--target {text!r}: {len(target)} values, but the descriptor has {d} "
-                         f"dimensions ({axes})")
-    for i in range(d):
-        if not (low[i] <= target[i] <= high[i]):  # also rejects nan
-            name = names[i] if len(names) == d else f"dimension {i}"
-            raise UsageError(f"--target {text!r}: {name}={target[i]:g} is outside the descriptor "
-                             f"box [{low[i]:g}, {high[i]:g}]")
-    return target
-
-
-def _load_archive(run: RunDir) -> dict[str, np.ndarray]:
-    if not (run / ARCHIVE).is_file():
-        raise RunStateError(f"{run / ARCHIVE}: missing; the run has not written its archive yet "
-                            f"(it is written at each checkpoint)")
-    return load_npz(run / ARCHIVE)
-
-
-def _load_actor(run: RunDir) -> np.ndarray:
-    from safetensors.numpy import load_file  # tensors only: loading runs no code
-
-    try:
-        leaves = load_file(run / DISTILLED)
-    except Exception as e:  # truncated or foreign file
-        raise RunStateError(f"{run / DISTILLED}: unreadable ({type(e).__name__}: {e})") from None
-    return flat_genotypes({f"params/{k}": v[None] for k, v in leaves.items()},
-                          str(run / DISTILLED))[0]
-
-
-def _plan_reproducibility(run: RunDir, opts: dict[str, Any]) -> dict[str, Any]:
-    k = opts["--reproducibility"]
-    others = [o for o in ("--policy", "--target", "--episodes") if o in opts]
-    if others:
-        raise UsageError(f"--reproducibility {k}: evaluates every elite (and the distilled "
-                         f"policy); drop {', '.join(others)}")
-    if k < 1:
-        raise UsageError(f"--reproducibility {k}: episodes per policy, must be >= 1")
-    arrays = _load_archive(run)
-    filled = np.flatnonzero(np.isfinite(arrays["fitness"]))
-    if len(filled) == 0:
-        raise UsageError(f"{run / ARCHIVE}: the archive is empty; nothing to evaluate")
-    actor = _load_actor(run) if (run / DISTILLED).is_file() else None
-    return {"policy": "reproducibility", "episodes": k, "cells": filled,
-            "genotypes": flat_genotypes(arrays, str(run / ARCHIVE))[filled],
-            "centroids": np.asarray(arrays["centroid"])[filled], "actor": actor}
-
-
-def _plan_qd(run: RunDir, opts: dict[str, Any]) -> dict[str, Any]:
-    if "--reproducibility" in opts:
-        return _plan_reproducibility(run, opts)
-    policy = opts.get("--policy")
-    if policy is None:
-        raise UsageError("--policy is required: cell:N (the elite of archive cell N) or "
-                         "distilled --target X,Y")
-    episodes = opts.get("--episodes", 1)
-    if episodes < 1:
-        raise UsageError(f"--episodes {episodes}: must be >= 1")
-    kind, cell = _parse_policy(policy)
-    target = opts.get("--target")
-    if kind == "cell" and target is not None:
-        raise UsageError(f"--target {target}: only with --policy distilled (cell:N evaluates "
-                         f"that cell's elite)")
-    if kind == "distilled" and target is None:
-        raise UsageError("--policy distilled needs --target X,Y (a descriptor to reach)")
-    arrays = _load_archive(run)
-    fitness = arrays["fitness"]
-    if kind == "cell":
-        n = len(fitness)
-        if not 0 <= cell < n:
-            raise UsageError(f"--policy cell:{cell}: out of range; this archive has cells "
-                             f"0..{n - 1}")
-        if not np.isfinite(fitness[cell]):
-            filled = np.flatnonzero(np.isfinite(fitness))
-            some = ", ".join(map(str, filled[:10])) + (", ..." if len(filled) > 10 else "")
-            raise UsageError(f"--policy cell:{cell}: the cell is empty (no elite); filled cells "
-                             f"({len(filled)} of {n}): {some or 'none'}")
-        return {"policy": policy, "cell": cell, "target": None, "episodes": episodes,
-                "genotype": flat_genotypes(arrays, str(run / ARCHIVE))[cell]}
-    low, high = arrays["descriptor_low"], arrays["descriptor_high"]
-    names = [str(s) for s in arrays.get("descriptor_names", ())]
-    point = _parse_target(target, low, high, names)
-    if not (run / DISTILLED).is_file():
-        raise UsageError(f"--policy distilled: this run has no distilled policy "
-                         f"({run / DISTILLED} is missing)")
-    actor = _load_actor(run)
-    return {"policy": policy, "cell": None, "target": point, "episodes": episodes,
-            "actor": actor}
-
-
-def _rebuild(plan: Plan, **overrides):
-    """The run's task and algorithm rebuilt from config.json (task keys may be overridden), its
-    dtype, and the task's data for run 0 as the engine builds it (key(seed) folded with 0)."""
-    import jax
-    import jax.numpy as jnp
-
-    from evoflow.experiment import prepare_resolved
-    from evoflow.tasks.base import task_data
-
-    rec = plan.record
-    cfg = dict(rec["config"])
-    cfg.update({k: v for k, v in overrides.items() if k in cfg})
-    prep = prepare_resolved(rec["algo"], rec["env"], rec["preset"], rec["seed"], cfg)
-    dtype = jnp.float64 if prep.cfg["dtype"] == "float64" else jnp.float32
-    run_data = jax.tree_util.tree_map(lambda a: a[0], task_data(prep.task, prep.seed, 1))
-    return prep, dtype, run_data
-
-
-def _distilled(plan: Plan, prep, actor, targets, dtype):
-    """Plain policies (n, P) equal to the run's descriptor-conditioned actor at `targets`."""
-    import jax.numpy as jnp
-
-    strat = prep.strategy
-    n = getattr(getattr(strat, "actor_layout", None), "n_params", None)
-    if not hasattr(strat, "distilled_policies") or n != actor.size:
-        raise RunStateError(f"{plan.run / DISTILLED}: {actor.size} values, not the "
-                            f"descriptor-conditioned actor of this {plan.record['algo']} run")
-    return strat.distilled_policies(jnp.asarray(actor, dtype), jnp.asarray(targets, dtype))
-
-
-def _check_dim(plan: Plan, source: str, genotypes, dim: int) -> None:
-    if genotypes.shape[-1] != dim:
-        raise RunStateError(f"{plan.run / source}: a policy of {genotypes.shape[-1]} values, but "
-                            f"the run's task takes {dim}")
-
-
-def _rollout_qd(plan: Plan) -> dict:
-    if plan.args["policy"] == "reproducibility":
-        return _rollout_reproducibility(plan)
-    import jax
-    import jax.numpy as jnp
-
-    from evoflow.tasks.base import as_evaluation, sanitize
-
-    a = plan.args
-    prep, dtype, run_data = _rebuild(plan)
-    task = prep.task
-    if a["target"] is None:
-        source, genotype = ARCHIVE, jnp.asarray(a["genotype"], dtype)
-    else:  # the plain policy equal to the descriptor-conditioned actor at the target
-        source = DISTILLED
-        genotype = _distilled(plan, prep, a["actor"], np.asarray(a["target"])[None], dtype)[0]
-    _check_dim(plan, source, genotype, task.dim)
-    keys = jax.vmap(jax.random.fold_in, (None, 0))(jax.random.key(EVAL_SEED),
-                                                   jnp.arange(a["episodes"]))
-
-    def episode(key):  # only fitness and descriptor leave the jit (extras are dropped unbuilt)
-        ev = sanitize(as_evaluation(task.evaluate(run_data, genotype[None], key)))
-        return ev.fitness, ev.descriptor
-
-    fitness, descriptor = jax.jit(jax.vmap(episode))(keys)
-    fitnesses = np.asarray(fitness, np.float64).reshape(a["episodes"])
-    descriptors = np.asarray(descriptor, np.float64).reshape(a["episodes"], -1)
-    distances = None if a["target"] is None else np.linalg.norm(descriptors - a["target"], axis=1)
-    return {"policy": a["policy"], "target": a["target"],
-            "descriptor": descriptors.mean(axis=0), "fitness": fitnesses.mean(),
-            "distance": None if distances is None else distances.mean(), "cell": a["cell"],
-            "episodes": a["episodes"], "descriptors": descriptors, "fitnesses": fitnesses,
-            "distances": distances, "eval_seed": EVAL_SEED}
-
-
-REPRO_CHUNK = 64  # policies per compiled call (fixed: one compile, memory bounded)
-
-
-def _expected(fitness: np.ndarray, distance: np.ndarray, cells: np.ndarray) -> dict:
-    """fitness, distance (cells, K) -> the reproducibility study's expectations per policy set."""
-    f, d = fitness.mean(axis=1), distance.mean(axis=1)
-    return {"expected_qd_score": float(f.sum()), "expected_distance": float(d.mean()),
-            "expected_max_fitness": float(f.max()), "cells": cells, "fitness": f,
-            "distance": d}
-
-
-def _rollout_reproducibility(plan: Plan) -> dict:
-    import jax
-    import jax.numpy as jnp
-
-    from evoflow.tasks.base import as_evaluation, sanitize
-
-    a = plan.args
-    prep, dtype, run_data = _rebuild(plan, resets="stochastic")
-    task, k, cells = prep.task, a["episodes"], a["cells"]
-    base = jax.random.key(EVAL_SEED)
-
-    @jax.jit
-    def chunk(genotypes, ids, e):  # (REPRO_CHUNK, P), (REPRO_CHUNK,) cell ids, episode
-        def one(g, c):
-            key = jax.random.fold_in(jax.random.fold_in(base, e), c)
-            ev = sanitize(as_evaluation(task.evaluate(run_data, g[None], key)))
-            return ev.fitness[0], ev.descriptor[0]
-        return jax.vmap(one)(genotypes, ids)
-
-    def rollouts(genotypes):
-        """(cells, K) fitness and (cells, K) distance to the cells' centroids."""
-        n = len(cells)
-        pad = -n % REPRO_CHUNK
-        g = jnp.concatenate([jnp.asarray(genotypes, dtype),
-                             jnp.zeros((pad, task.dim), dtype)])
-        ids = np.concatenate([cells, np.zeros(pad, cells.dtype)])
-        fit, dist = np.zeros((n, k)), np.zeros((n, k))
-        for e in range(k):
-            for lo in range(0, n + pad, REPRO_CHUNK):
-                f, d = chunk(g[lo:lo + REPRO_CHUNK], jnp.asarray(ids[lo:lo + REPRO_CHUNK]), e)
-                hi = min(lo + REPRO_CHUNK, n)
-                if hi > lo:
-                    fit[lo:hi, e] = np.asarray(f, np.float64)[:hi - lo]
-                    dist[lo:hi, e] = np.linalg.norm(np.asarray(d, np.float64)[:hi - lo]
-                                                    - a["centroids"][lo:hi], axis=1)
-        return fit, dist
-
-    _check_dim(plan, ARCHIVE, a["genotypes"], task.dim)
-    elites = _expected(*rollouts(a["genotypes"]), cells)
-    distilled = None
-    if a["actor"] is not None:
-        policies = _distilled(plan, prep, a["actor"], a["centroids"], dtype)
-        distilled = _expected(*rollouts(policies), cells)
-    return {"policy": "reproducibility", "target": None, "descriptor": None, "fitness": None,
-            "distance": None, "episodes": k, "resets": "stochastic",
-            **{key: elites[key] for key in ("expected_qd_score", "expected_distance",
-                                            "expected_max_fitness")},
-            "elites": elites, "distilled": distilled, "eval_seed": EVAL_SEED}
-
-
-# --- the table -------------------------------------------------------------------------------
-@dataclass(frozen=True)
-class Family:
-    options: tuple[str, ...]  # the `evoflow eval` options this family takes
-    plan: Callable[[RunDir, dict[str, Any]], dict[str, Any]] | None  # None: nothing to eval yet
-    rollout: Callable[[Plan], dict] | None = None
-
-
-FAMILIES: dict[str, Family] = {
-    "qd": Family(("--policy", "--target", "--episodes", "--reproducibility"), _plan_qd,
-                 _rollout_qd),
-    "cbo": Family((), None),
-}
-
-
-def plan(path: Path, opts: dict[str, Any]) -> Plan:
-    """Validate RUN and the given options (name -> value, only those given); write nothing."""
-    run = RunDir.open(path)
     rec = run.read_json(CONFIG)
     if not isinstance(rec, dict) or any(k not in rec for k in ("algo", "env", "preset", "seed",
                                                                "config")):
         raise RunStateError(f"{run / CONFIG}: not written by evoflow run")
-    algo = rec["algo"]
-    if algo not in FAMILY:
-        raise RunStateError(f"{run.path}: algorithm {algo!r} has no evaluations in this evoflow")
-    name = FAMILY[algo]
-    fam = FAMILIES[name]
-    for opt in opts:
-        if opt not in fam.options:
-            takes = ", ".join(fam.options) if fam.options else "none yet"
-            raise UsageError(f"{opt}: not an eval option of {algo} runs; family {name} takes "
-                             f"{takes}")
-    if fam.plan is None:
-        raise UsageError(f"{run.path}: nothing to evaluate for {algo} runs yet (family {name} "
-                         f"takes no eval options); see its summary.json")
-    return Plan(run, rec, fam.rollout, fam.plan(run, opts))
+    if rec["algo"] not in algorithms():
+        raise RunStateError(f"{run.path}: algorithm {rec['algo']!r} is not registered in this "
+                            f"evoflow (evoflow list shows the algorithms)")
+    return rec
+
+
+def parse_options(family, tokens: list[str]) -> dict[str, Any]:
+    """`--flag VALUE` / `--flag=VALUE` tokens -> {flag: typed value}, checked against the
+    family's declared options."""
+    by_flag = {o.flag: o for o in family.eval_options}
+    takes = ", ".join(by_flag) or "none"
+    out: dict[str, Any] = {}
+    i = 0
+    while i < len(tokens):
+        tok = tokens[i]
+        flag, eq, value = tok.partition("=")
+        if flag not in by_flag:
+            what = "an eval option" if flag.startswith("-") else "an option (expected --flag VALUE)"
+            raise UsageError(f"{flag}: not {what} of {family.name} runs; they take {takes}")
+        if not eq:
+            if i + 1 >= len(tokens):
+                raise UsageError(f"{flag}: needs a value ({by_flag[flag].metavar})")
+            value = tokens[i + 1]
+            i += 1
+        opt = by_flag[flag]
+        if opt.kind in ("int", "float"):
+            try:
+                value = int(value) if opt.kind == "int" else float(value)
+            except ValueError:
+                raise UsageError(f"{flag} {value!r}: expected a{'n integer' if opt.kind == 'int' else ' number'} "
+                                 f"({opt.metavar})") from None
+        out[flag] = value
+        i += 1
+    return out
+
+
+def check_count(flag: str, value: int, limit: int = MAX_EPISODES) -> None:
+    """Episode-like counts: at least 1, at most `limit`."""
+    if not 1 <= value <= limit:
+        raise UsageError(f"{flag} {value}: must be in 1..{limit:,}")
+
+
+def plan(path: Path, opts: dict[str, Any] | list[str]) -> Plan:
+    """Validate RUN and the options (typed {flag: value}, or raw CLI tokens); write nothing."""
+    from evoflow.algorithms import family_of
+
+    run = RunDir.open(path)
+    rec = read_record(run)
+    fam = family_of(rec["algo"])
+    if isinstance(opts, list):
+        opts = parse_options(fam, opts)
+    else:
+        for flag in opts:
+            if flag not in {o.flag for o in fam.eval_options}:
+                takes = ", ".join(o.flag for o in fam.eval_options) or "none"
+                raise UsageError(f"{flag}: not an eval option of {rec['algo']} runs; family "
+                                 f"{fam.name} takes {takes}")
+    evaluator = fam.load_evaluator()
+    if evaluator is None:
+        raise UsageError(f"{run.path}: nothing to evaluate for {rec['algo']} runs (family "
+                         f"{fam.name} has no evaluator); see its summary.json")
+    return Plan(run, rec, evaluator, evaluator.plan(run, rec, opts))
 
 
 def execute(plan: Plan, now: _dt.datetime | None = None) -> Path:
     """Roll out and write a new `evals/<YYYYmmdd-HHMMSS>-<4 hex>.json`; return its path."""
-    body = plan.rollout(plan)
+    body = plan.evaluator.rollout(plan)
     now = (now or _dt.datetime.now()).astimezone()
     rec = plan.record
     body.update(run=plan.run.path.name, algo=rec["algo"], env=rec["env"], seed=rec["seed"],
@@ -389,53 +136,19 @@ def write_new(folder: Path, stamp: str, obj: Any) -> Path:
         tmp.unlink()
 
 
-# --- trajectories for the visualizer ----------------------------------------------------------
-def rollouts(run_path: Path, cells, *, states: bool = False) -> dict[str, Any]:
-    """One episode of each elite of `cells`, as `evoflow eval RUN --policy cell:N` rolls out its
-    episode 0 (the task rebuilt from config.json by `_rebuild`, reset key
-    `fold_in(key(EVAL_SEED), 0)`), with the path the task's `trajectory` gives. Returns the
-    arrays of `viz/rollouts.npz`: `cell` (k,), `fitness` (k,) (the archive's, to tell a stale
-    file), `xy` (k, T, 2) float32, `xy_names`, `xy_units`; with states=True on a MuJoCo
-    task also `qpos` (k, T, nq) and `mj_model` (what a renderer needs; not for the npz), on
-    other tasks `note`: one line saying why there are no states to draw."""
+def rebuild(plan: "Plan", **overrides):
+    """The run's task and algorithm rebuilt from config.json (task keys may be overridden), its
+    dtype, and the task's data for run 0 as the engine builds it (key(seed) folded with 0)."""
     import jax
     import jax.numpy as jnp
 
-    run = RunDir.open(Path(run_path))
-    rec = run.read_json(CONFIG)
-    if not isinstance(rec, dict) or FAMILY.get(rec.get("algo")) != "qd":
-        raise RunStateError(f"{run.path}: not a QD run (no archive elites to roll out)")
-    arrays = _load_archive(run)
-    fitness = np.asarray(arrays["fitness"])
-    cells = np.asarray(cells, np.int64).reshape(-1)
-    bad = [int(c) for c in cells if not (0 <= c < len(fitness) and np.isfinite(fitness[c]))]
-    if bad or len(cells) == 0:
-        raise UsageError(f"cells {bad or '[]'}: not filled cells of {run / ARCHIVE}")
-    plan = Plan(run, rec, _rollout_qd, {})
-    prep, dtype, run_data = _rebuild(plan)
-    task = prep.task
-    if not hasattr(task, "trajectory"):
-        raise RunStateError(f"{rec['env']}: this task records no trajectories")
-    genotypes = flat_genotypes(arrays, str(run / ARCHIVE))[cells]
-    _check_dim(plan, ARCHIVE, genotypes, task.dim)
-    key = jax.random.fold_in(jax.random.key(EVAL_SEED), 0)
-    mujoco = hasattr(task, "env")  # a Brax task: torso x-y, and a MuJoCo model for frames
-    want_q = states and mujoco
+    from evoflow.experiment import prepare_resolved
+    from evoflow.tasks.base import task_data
 
-    def one(g):  # one elite exactly as `evoflow eval` evaluates it: a batch of one
-        out = task.trajectory(run_data, g[None], key, q=True) if want_q else \
-            task.trajectory(run_data, g[None], key)
-        return jax.tree.map(lambda v: v[0], out)
-
-    out = jax.jit(jax.vmap(one))(jnp.asarray(genotypes, dtype))
-    xy, q = out if want_q else (out, None)
-    names = ("torso x", "torso y") if mujoco else tuple(task.descriptor_names)[:2]
-    units = ("m", "m") if mujoco else tuple(task.descriptor_units)[:2]
-    res = {"cell": cells.astype(np.int32), "fitness": fitness[cells].astype(np.float32),
-           "xy": np.asarray(xy, np.float32), "xy_names": np.array(names),
-           "xy_units": np.array(units), "eval_seed": np.int64(EVAL_SEED)}
-    if states and not mujoco:
-        res["note"] = np.array(f"x-y only: {rec['env']} has no MuJoCo model")
-    elif states:
-        res["qpos"], res["mj_model"] = np.asarray(q), task.env.sys.mj_model
-    return res
+    rec = plan.record
+    cfg = dict(rec["config"])
+    cfg.update({k: v for k, v in overrides.items() if k in cfg})
+    prep = prepare_resolved(rec["algo"], rec["env"], rec["preset"], rec["seed"], cfg)
+    dtype = jnp.float64 if prep.cfg["dtype"] == "float64" else jnp.float32
+    run_data = jax.tree_util.tree_map(lambda a: a[0], task_data(prep.task, prep.seed, 1))
+    return prep, dtype, run_data

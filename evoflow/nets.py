@@ -60,3 +60,25 @@ class Layout:
             elif act == "relu":
                 h = jax.nn.relu(h)
         return h
+
+
+def from_leaves(leaves: dict):
+    """The inverse of `Layout.leaves`: flat vectors (..., P) from 'layer_i/kernel' (..., a, b)
+    and 'layer_i/bias' (..., b), i = 0, 1, ...; numpy or JAX arrays. Raises ValueError naming
+    what is missing or left over."""
+    import numpy as np
+
+    parts, i = [], 0
+    while f"layer_{i}/kernel" in leaves:
+        kernel, bias = leaves[f"layer_{i}/kernel"], leaves.get(f"layer_{i}/bias")
+        if bias is None:
+            raise ValueError(f"layer_{i}/kernel without layer_{i}/bias")
+        parts += [kernel.reshape(*kernel.shape[:-2], -1), bias]
+        i += 1
+    if not parts:
+        raise ValueError("no layer_0/kernel or genotype arrays (policy parameters)")
+    extra = sorted(set(leaves) - {f"layer_{j}/{w}" for j in range(i) for w in ("kernel", "bias")})
+    if extra:
+        raise ValueError(f"arrays {extra} are not layers of a dense network")
+    xp = np if all(isinstance(p, np.ndarray) for p in parts) else jnp
+    return xp.concatenate(parts, axis=-1)

@@ -11,6 +11,7 @@ import numpy as np
 import pytest
 
 from evoflow import evaluate
+from evoflow.algorithms.map_elites import evaluate as qd_eval
 from evoflow.nets import Layout
 from tests.conftest import evoflow, only_run
 
@@ -51,8 +52,8 @@ def test_flat_genotypes_inverts_mlp_leaves(hidden):
     mlp = Layout((3, *hidden, 2))
     flat = np.random.default_rng(0).normal(size=(7, mlp.n_params)).astype(np.float32)
     arrays = {f"params/{k}": v for k, v in mlp.leaves(flat).items()}
-    np.testing.assert_array_equal(evaluate.flat_genotypes(arrays), flat)
-    np.testing.assert_array_equal(evaluate.flat_genotypes({"params/genotype": flat}), flat)
+    np.testing.assert_array_equal(qd_eval.flat_genotypes(arrays), flat)
+    np.testing.assert_array_equal(qd_eval.flat_genotypes({"params/genotype": flat}), flat)
 
 
 def test_write_new_never_replaces(tmp_path):
@@ -135,10 +136,10 @@ def test_reproducibility_expectations_match_the_documented_rollouts(dcg_run):
     assert rec["elites"]["cells"] == filled.tolist() and rec["distilled"] is not None
 
     plan = evaluate.plan(dcg_run, {"--reproducibility": k})
-    prep, dtype, run_data = evaluate._rebuild(plan, resets="stochastic")
+    prep, dtype, run_data = evaluate.rebuild(plan, resets="stochastic")
     assert prep.task.cfg["resets"] == "stochastic"
     genotypes = {"elites": plan.args["genotypes"],
-                 "distilled": evaluate._distilled(plan, prep, plan.args["actor"],
+                 "distilled": qd_eval._distilled(plan, prep, plan.args["actor"],
                                                   arch["centroid"][filled], dtype)}
     for name, gs in genotypes.items():
         fit, dist = np.zeros((len(filled), k)), np.zeros((len(filled), k))
@@ -169,7 +170,12 @@ BAD = [
     (["{qd}", "--policy", "cell:x"], "expected cell:N (the elite of archive cell N) or distilled"),
     (["{qd}", "--policy", "best"], "expected cell:N"),
     (["{qd}"], "--policy is required"),
-    (["{qd}", "--policy", "cell:0", "--episodes", "0"], "--episodes 0: must be >= 1"),
+    (["{qd}", "--policy", "cell:0", "--episodes", "0"], "--episodes 0: must be in 1..1,000,000"),
+    (["{qd}", "--policy", "cell:0", "--episodes", "1000000000000"],
+     "--episodes 1000000000000: must be in 1..1,000,000"),
+    (["{qd}", "--policy", "cell:0", "--episodes", "many"], "--episodes 'many': expected an integer"),
+    (["{qd}", "--policy"], "--policy: needs a value"),
+    (["{qd}", "--seed", "3"], "--seed: not an eval option of map_elites runs; they take --policy"),
     (["{qd}", "--policy", "distilled"], "--policy distilled needs --target X,Y"),
     (["{qd}", "--policy", "cell:0", "--target", "0,0"], "only with --policy distilled"),
     (["{qd}", "--policy", "distilled", "--target", "0,0,0"], "3 values, but the descriptor has 2"),
@@ -178,11 +184,11 @@ BAD = [
     (["{qd}", "--policy", "distilled", "--target", "a,b"], "expected 2 comma-separated numbers"),
     (["{qd}", "--policy", "distilled", "--target", "0.5,-0.5"], "this run has no distilled "
                                                                 "policy"),
-    (["{qd}", "--reproducibility", "0"], "--reproducibility 0: episodes per policy, must be >= 1"),
+    (["{qd}", "--reproducibility", "0"], "--reproducibility 0: must be in 1..1,000,000"),
     (["{qd}", "--reproducibility", "2", "--policy", "cell:0"], "drop --policy"),
-    (["{cbo}", "--policy", "cell:0"], "--policy: not an eval option of cbo runs; family cbo "
-                                      "takes none yet"),
-    (["{cbo}"], "nothing to evaluate for cbo runs yet"),
+    (["{cbo}", "--policy", "cell:0"], "--policy: not an eval option of cbo runs; they take "
+                                      "none"),
+    (["{cbo}"], "nothing to evaluate for cbo runs (family cbo has no evaluator)"),
 ]
 
 

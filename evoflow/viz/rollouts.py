@@ -108,7 +108,7 @@ def ensure(run: Run, top_k: int, *, compute: bool = True, frames: bool = True) -
         return []
     why = policy_problem(run)
     if why is None:
-        from evoflow import evaluate
+        from evoflow.algorithms.map_elites import evaluate
         from evoflow.runtime import setup_jax
 
         setup_jax()  # as `evoflow eval` runs: quiet logs, the persistent compilation cache
