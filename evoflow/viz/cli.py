@@ -1,8 +1,9 @@
 """`evoflow viz RUN [RUN ...] [--compare --out DIR] [--watch SEC] [--top-k K] [--no-rollouts]`.
 
 All input is checked before anything is written (one line, exit 2). In a run, viz writes only
-`report.html`, `figures/`, `archive.csv` and, for a QD run without a current one (unless
-`--no-rollouts`), `viz/rollouts.npz` (the top-k elites' rollouts, `evoflow.viz.rollouts`); with
+`report.html`, `figures/`, `archive.csv` (runs with the archive view) and, for a run whose family
+declares rollouts and has no current ones (unless `--no-rollouts`), `viz/rollouts.npz` (the
+top-k elites' rollouts, written by the family's function, `evoflow.viz.rollouts`); with
 `--compare`, only `DIR/report.html` and `DIR/figures/`. Every file is written whole to a temp
 name and renamed.
 """
@@ -99,6 +100,7 @@ def main(paths: list[Path], *, compare: bool = False, out: Path | None = None,
             print(line)
         written = _write(runs, compare=compare, out=out, top_k=top_k, rollouts=rollouts,
                          live_every=live_every, figures=first or live_every is None)
+        _warn(runs, said)  # what building the views found (a family view that failed)
         if first or live_every is None:
             for w in written:
                 print(w)
@@ -138,9 +140,9 @@ def _write(runs: list[Run], *, compare, out, top_k, rollouts, live_every, figure
     for r in runs:
         if figures:
             written += _write_figures(r.path, outputs.run_figures(r))
-            if r.archive is not None:
-                atomic_write_bytes(r.path / "archive.csv", outputs.archive_csv(r))
-                written.append(str(r.path / "archive.csv"))
+            for name, data in outputs.run_tables(r).items():
+                atomic_write_bytes(r.path / name, data)
+                written.append(str(r.path / name))
         page = report.run_page(r, top_k=top_k, live_every=live_every, now=now)
         atomic_write_bytes(r.path / REPORT, page.encode())
         written.append(str(r.path / REPORT))

@@ -1,10 +1,15 @@
 """Read a run directory for the visualizer, finished or still running, old or new.
 
-Tolerant by design: a live run's `metrics.jsonl` may end in half a line (ignored); a finished
-run's corrupt line is named and skipped; an unreadable `.npz` skips its views. Every gap becomes
-one line in `Run.warnings` (printed by the CLI) and, for fields an older evoflow did not record,
-one entry in `Run.gaps` (shown on the page). Nothing here writes, pickles or executes file
-contents.
+What a run holds comes from its family's declaration (`evoflow.algorithms.registry`): the
+family of `config.json`'s algorithm declares its run files, and each is read by its format (npz:
+a dict of arrays; jsonl: records; json: a dict; safetensors and bytes are not read) into
+`Run.files[path]`. An algorithm no family declares is a family-less run: curves only.
+
+Tolerant by design: a live run's `metrics.jsonl` (or a declared JSON-lines file) may end in half
+a line (ignored); a finished run's corrupt line is named and skipped; an unreadable file skips
+the views that read it. Every gap becomes one line in `Run.warnings` (printed by the CLI) and,
+for files or fields an older evoflow did not record, one entry in `Run.gaps` (shown on the
+page). Nothing here writes, pickles or executes file contents.
 """
 
 from __future__ import annotations
@@ -17,13 +22,38 @@ from typing import Any
 
 import numpy as np
 
+from evoflow.algorithms import registry
 from evoflow.engine.rundir import CONFIG, METRICS, SUMMARY, load_npz, read_json
 from evoflow.errors import RunStateError, UsageError
 
-# Algorithm -> family, as `evoflow eval` has it; upcoming families are recognised by their files.
-QD_ALGOS = {"me", "pga_me", "dcg_me", "dcrl_me"}
-CBO_ALGOS = {"cbo", "cbo_memory", "consensus_hopping"}
+ARCHIVE = "archive.npz"
+PARTICLES = "particles.npz"
+DISTILLED = "distilled_eval.npz"
+ROLLOUTS = "viz/rollouts.npz"
 ARCHIVE_FIELDS = ("emitter", "generation", "parent")
+# The run files each built-in view reads: (needed, shown when present). A family that declares
+# the view and its needed file, and whose finished run lacks that file, gets a gap note.
+VIEW_FILES: dict[str, tuple[tuple[str, ...], tuple[str, ...]]] = {
+    "archive": ((ARCHIVE,), ()),
+    "parallel_axes": ((ARCHIVE,), ()),
+    "distilled": ((ARCHIVE,), (DISTILLED,)),
+    "rollouts": ((ARCHIVE,), (ROLLOUTS,)),
+    "particles": ((PARTICLES,), ()),
+}
+LOADED = ("npz", "jsonl", "json")  # formats read into Run.files
+
+
+def _file_property(path: str, doc: str):
+    def get(self):
+        return self.files.get(path)
+
+    def set_(self, value):
+        if value is None:
+            self.files.pop(path, None)
+        else:
+            self.files[path] = value
+
+    return property(get, set_, doc=doc)
 
 
 @dataclass
@@ -34,18 +64,15 @@ class Run:
     config: dict
     summary: dict | None  # None: the run is live (or was interrupted)
     metrics: list[dict]
-    archive: dict[str, np.ndarray] | None = None
-    particles: dict[str, np.ndarray] | None = None
-    distilled: dict[str, np.ndarray] | None = None
-    rollouts: dict[str, np.ndarray] | None = None
-    novelty: dict[str, np.ndarray] | None = None
-    continual: dict[str, np.ndarray] | None = None  # ZO trainers
-    trials: list[dict] | None = None  # CNN hyperparameter search
-    candidates: list[dict] | None = None  # optimizer search
-    program: dict | None = None  # optimizer search: artifacts/best_program.json
-    program_text: str | None = None
+    family: registry.Family | None = None  # None: no registered family declares the algorithm
+    files: dict[str, Any] = field(default_factory=dict)  # declared run file -> its contents
     warnings: list[str] = field(default_factory=list)
     gaps: list[str] = field(default_factory=list)  # "not recorded by this run" notes for the page
+
+    archive = _file_property(ARCHIVE, "archive.npz's arrays, or None")
+    particles = _file_property(PARTICLES, "particles.npz's arrays, or None")
+    distilled = _file_property(DISTILLED, "distilled_eval.npz's arrays, or None")
+    rollouts = _file_property(ROLLOUTS, "viz/rollouts.npz's arrays, or None")
 
     @property
     def algo(self) -> str:
@@ -72,12 +99,9 @@ class Run:
         return f"{self.algo} on {self.env}, seed {self.seed}"
 
     @property
-    def family(self) -> str:
-        if self.algo in QD_ALGOS:
-            return "qd"
-        if self.algo in CBO_ALGOS:
-            return "cbo"
-        return "other"
+    def views(self) -> tuple[str, ...]:
+        """The family's declared views (built-in names or "module:function" refs)."""
+        return self.family.views if self.family is not None else ()
 
 
 def check_run_dir(path: Path) -> Path:
@@ -89,6 +113,13 @@ def check_run_dir(path: Path) -> Path:
         raise UsageError(f"{path}: not an evoflow run directory (no {CONFIG}); give a folder "
                          f"that `evoflow run` created")
     return path
+
+
+def family_of(algo: str) -> registry.Family | None:
+    try:
+        return registry.family_of(algo)
+    except KeyError:
+        return None
 
 
 def load_run(path: str | Path) -> Run:
@@ -108,44 +139,53 @@ def load_run(path: str | Path) -> Run:
             summary = {}  # present means finished, even if unreadable
     run = Run(path, config, summary, [])
     run.metrics = _read_metrics(path / METRICS, live=run.live, warnings=run.warnings)
-    run.archive = _optional_npz(run, "archive.npz", "archive, parallel_axes, archive.csv")
-    run.particles = _optional_npz(run, "particles.npz", "particles")
-    run.distilled = _optional_npz(run, "distilled_eval.npz", "distilled")
-    run.rollouts = _optional_npz(run, "viz/rollouts.npz", "rollouts")
-    run.novelty = _optional_npz(run, "novelty_archive.npz", "novelty")
-    run.continual = _optional_npz(run, "continual.npz", "accuracy_matrix")
-    run.trials = _optional_jsonl(run, "trials.jsonl", "trial")
-    run.candidates = _optional_jsonl(run, "candidates.jsonl", "index")
-    if (path / "artifacts" / "best_program.json").is_file():
-        try:
-            run.program = read_json(path / "artifacts" / "best_program.json")
-        except RunStateError as e:
-            run.warnings.append(f"{e}: program listing skipped")
-        txt = path / "artifacts" / "best_program.txt"
-        run.program_text = txt.read_text(errors="replace") if txt.is_file() else None
+    run.family = family_of(run.algo)
+    if run.family is None:
+        run.warnings.append(f"algorithm {run.algo!r} is in no registered family: showing "
+                            f"curves only")
+    else:
+        for f in run.family.run_files:
+            if f.format in LOADED and (path / f.path).is_file():
+                value = _read_file(run, f)
+                if value is not None:
+                    run.files[f.path] = value
     _note_gaps(run)
     return run
 
 
-def _optional_npz(run: Run, name: str, views: str) -> dict[str, np.ndarray] | None:
-    p = run.path / name
-    if not p.is_file():
-        return None
+def readers(run: Run, name: str) -> list[str]:
+    """The run's views that read run file `name` (built-in views only; a family's own views
+    are not known to read any)."""
+    return [v for v in run.views if name in sum(VIEW_FILES.get(v, ((), ())), ())]
+
+
+def _read_file(run: Run, f: registry.RunFile) -> Any:
+    p = run.path / f.path
     try:
-        return load_npz(p)
+        if f.format == "npz":
+            return load_npz(p)
+        if f.format == "json":
+            return read_json(p)
+        return _read_jsonl(run, p, f.record_key)
     except RunStateError as e:
-        run.warnings.append(f"{e}: {views} view skipped")
+        views = readers(run, f.path)
+        if f.path == ARCHIVE and "archive" in views:
+            views.append("archive.csv")
+        run.warnings.append(f"{e}: {', '.join(views)} view skipped" if views else
+                            f"{e}: not shown")
         return None
 
 
-def _optional_jsonl(run: Run, name: str, key: str) -> list[dict] | None:
-    """Records of an append-only JSON-lines file (a live run's torn last line ignored)."""
-    p = run.path / name
-    if not p.is_file():
-        return None
-    out = []
-    lines = p.read_bytes().split(b"\n")
+def _read_jsonl(run: Run, p: Path, key: str | None) -> list[dict]:
+    """Records of a JSON-lines file: objects with field `key` (a live run's torn last line
+    ignored; any other line that is not one is named and skipped)."""
+    try:
+        data = p.read_bytes()
+    except OSError as e:
+        raise RunStateError(f"{p}: unreadable ({e.strerror})") from None
+    lines = data.split(b"\n")
     tail = lines.pop()
+    out = []
     for i, raw in enumerate([*lines, tail], start=1):
         if not raw.strip():
             continue
@@ -153,7 +193,7 @@ def _optional_jsonl(run: Run, name: str, key: str) -> list[dict] | None:
             rec = json.loads(raw)
         except (json.JSONDecodeError, UnicodeDecodeError):
             rec = None
-        if not isinstance(rec, dict) or key not in rec:
+        if not isinstance(rec, dict) or (key is not None and key not in rec):
             if i <= len(lines) or not run.live:
                 run.warnings.append(f"{p}: line {i} is not a record; skipped, rest shown")
             continue
@@ -162,15 +202,25 @@ def _optional_jsonl(run: Run, name: str, key: str) -> list[dict] | None:
 
 
 def _note_gaps(run: Run) -> None:
-    """One line per file or field this run's family should have but the run lacks."""
+    """One line per declared file a finished run's views need but the run lacks, and per
+    archive field an older evoflow did not record."""
     stamp = f"not recorded by this run (evoflow {run.version})"
-    if run.family == "cbo" and run.particles is None and not _warned(run, "particles.npz"):
-        run.warnings.append("no particles.npz: particle view skipped")
-        run.gaps.append(f"particles: {stamp}")
-    if run.family == "qd" and run.archive is None and not _warned(run, "archive.npz"):
-        run.warnings.append("no archive.npz: showing curves only")
-        run.gaps.append(f"archive: {stamp}")
-    if run.archive is not None:
+    declared = {f.path for f in run.family.run_files} if run.family is not None else set()
+    if not run.live:
+        needed: dict[str, None] = {}
+        for v in run.views:
+            for name in VIEW_FILES.get(v, ((), ()))[0]:
+                needed.setdefault(name, None)
+        family_views = [v for v in run.views if v != "curves"]
+        for name in needed:
+            if name not in declared or (run.path / name).is_file():
+                continue  # not this family's file, or present (an unreadable one is warned)
+            skipped = [v for v in readers(run, name) if name in VIEW_FILES[v][0]]
+            what = "showing curves only" if skipped == family_views else \
+                f"{', '.join(skipped)} view skipped"
+            run.warnings.append(f"no {name}: {what}")
+            run.gaps.append(f"{Path(name).stem}: {stamp}")
+    if run.archive is not None and "archive" in run.views:
         for key in ARCHIVE_FIELDS:
             if key not in run.archive:
                 run.warnings.append(f"archive.npz has no {key!r}: shown as not recorded")

@@ -49,26 +49,59 @@ def curves_png(groups: list[list[Run]], labels: list[str] | None = None) -> byte
     return _png(fig)
 
 
+def _archive_png(run: Run) -> bytes | None:
+    if run.archive is None:
+        return None
+    fig = _figure()
+    F.archive_heatmap(run, fig.add_subplot())
+    return _png(fig)
+
+
+def _parallel_png(run: Run) -> bytes | None:
+    if run.archive is None or np.asarray(run.archive["descriptor"]).shape[1] <= 2:
+        return None
+    fig = _figure(7.5, 4.8)
+    F.parallel_axes(run, fig.add_subplot())
+    return _png(fig)
+
+
+def _particles_png(run: Run) -> bytes | None:
+    if run.particles is None:
+        return None
+    fig = _figure()
+    F.particles(run, fig.add_subplot())
+    return _png(fig)
+
+
+# Figures of built-in views, by view name: run -> PNG bytes, or None when its files are absent.
+FIGURES = {
+    "archive": _archive_png,
+    "parallel_axes": _parallel_png,
+    "distilled": lambda run: _distilled_png(run) if run.archive is not None
+    and run.distilled is not None else None,
+    "particles": _particles_png,
+}
+
+
 def run_figures(run: Run) -> dict[str, bytes]:
+    """`figures/<view>.png` of a run: curves (with metrics), then the figures of the family's
+    declared built-in views, in its order."""
     out = {}
     png = curves_png([[run]]) if run.metrics else None
     if png:
         out["curves"] = png
-    if run.archive is not None:
-        fig = _figure()
-        F.archive_heatmap(run, fig.add_subplot())
-        out["archive"] = _png(fig)
-        if np.asarray(run.archive["descriptor"]).shape[1] > 2:
-            fig = _figure(7.5, 4.8)
-            F.parallel_axes(run, fig.add_subplot())
-            out["parallel_axes"] = _png(fig)
-        if run.distilled is not None:
-            out["distilled"] = _distilled_png(run)
-    if run.particles is not None:
-        fig = _figure()
-        F.particles(run, fig.add_subplot())
-        out["particles"] = _png(fig)
+    for name in run.views:
+        png = FIGURES[name](run) if name in FIGURES else None
+        if png:
+            out[name] = png
     return out
+
+
+def run_tables(run: Run) -> dict[str, bytes]:
+    """Files beside the page: `archive.csv` for a run with the archive view."""
+    if "archive" in run.views and run.archive is not None:
+        return {"archive.csv": archive_csv(run)}
+    return {}
 
 
 def _distilled_png(run: Run) -> bytes:
@@ -91,7 +124,8 @@ def compare_figures(groups: dict[str, list[Run]]) -> dict[str, bytes]:
     png = curves_png(list(groups.values()), list(groups))
     if png:
         out["curves"] = png
-    runs = [r for g in groups.values() for r in g if r.archive is not None]
+    runs = [r for g in groups.values() for r in g if r.archive is not None
+            and "archive" in r.views]
     if runs:
         vmin, vmax = geo.color_range(np.concatenate([geo.fitness(r.archive) for r in runs]))
         ncols = min(3, len(runs))

@@ -1,8 +1,11 @@
 """The report page's stylesheet and script (kept here as text so the wheel needs no package
 data). The script reads `#evoflow-data`, decodes base64 arrays into typed arrays and draws each
 `<section data-view>` with plotly.js SVG traces, the first one before the rest; when it has
-drawn it sets `performance.mark("evoflow:first-render")`.
+drawn it sets `performance.mark("evoflow:first-render")`. A family's own views add their
+drawing functions at `FAMILY_DRAW` (`report.py`), so they share its helpers.
 """
+
+FAMILY_DRAW = "/*FAMILY_DRAW*/"
 
 CSS = """
 body{font-family:"DejaVu Sans",Arial,sans-serif;margin:0 auto;max-width:1200px;padding:0 16px;
@@ -13,8 +16,7 @@ h3{font-size:1em;margin:.6em 0 .2em}.sub{color:#666;margin:0;font-size:.85em}
 #notes{color:#7a4b00;font-size:.9em}
 .maps{display:flex;flex-wrap:wrap;gap:8px}.map{flex:1 1 460px;min-width:360px}
 .heatmap{height:460px}.curves{display:flex;flex-wrap:wrap}.curve{flex:1 1 380px;height:300px}
-#particles,#novelty,#parallel-axes,#pareto,#accuracy-matrix{height:460px}
-#program-listing{background:#f7f7f7;padding:8px;overflow:auto;max-height:400px}
+#particles,#parallel-axes{height:460px}
 .rollout-row{display:flex;gap:12px;align-items:center}#rollout-plot{height:300px;flex:1}
 .tooltip{position:fixed;pointer-events:none;background:rgba(20,20,20,.9);color:#fff;
 padding:4px 8px;border-radius:3px;font-size:12px;white-space:pre;z-index:10}
@@ -310,62 +312,13 @@ function drawParallel(view) {
   return Plotly.newPlot(document.getElementById("parallel-axes"), traces, layout, CONFIG);
 }
 
-function drawNovelty(view) {
-  var beh = arr(view.behaviour), gen = arr(view.generation), xs = [], ys = [];
-  for (var i = 0; i < gen.length; i++) { xs.push(beh[2 * i]); ys.push(beh[2 * i + 1]); }
-  return Plotly.newPlot(document.getElementById("novelty"), [{
-    x: xs, y: ys, mode: "markers", marker: {size: 5, color: Array.from(gen),
-    colorscale: "Viridis", showscale: true, colorbar: {title: {text: "generation"}}}}],
-    {margin: {l: 50, r: 10, t: 20, b: 40}}, CONFIG);
-}
-
-function drawAccuracy(view) {
-  var a = arr(view.accuracy), T = view.accuracy.shape[0], z = [], text = [];
-  for (var i = 0; i < T; i++) {
-    var row = [], tr = [];
-    for (var j = 0; j < T; j++) {
-      var v = a[i * T + j]; row.push(Number.isFinite(v) ? v : null);
-      tr.push(Number.isFinite(v) ? v.toFixed(3) : "");
-    }
-    z.push(row); text.push(tr);
-  }
-  return Plotly.newPlot(document.getElementById("accuracy-matrix"), [{
-    type: "heatmap", z: z, x: view.tasks, y: view.tasks, text: text, texttemplate: "%{text}",
-    colorscale: "Viridis", zmin: 0, zmax: 1, colorbar: {title: {text: "accuracy"}},
-    hovertemplate: "after %{y}<br>on %{x}: %{z:.4f}<extra></extra>"}],
-    {margin: {l: 90, r: 10, t: 20, b: 60}, xaxis: {title: {text: "tested on"}},
-     yaxis: {title: {text: "after training on"}, autorange: "reversed"}}, CONFIG);
-}
-
-function drawPareto(view) {
-  var p = Array.from(arr(view.params)), acc = Array.from(arr(view.val_accuracy));
-  var fx = view.front.map(function (k) { return p[k]; });
-  var fy = view.front.map(function (k) { return acc[k]; });
-  return Plotly.newPlot(document.getElementById("pareto"), [
-    {x: p, y: acc, mode: "markers", name: "trials", text: view.trial.map(String),
-     hovertemplate: "trial %{text}<br>%{x} params<br>val accuracy %{y:.4f}<extra></extra>"},
-    {x: fx, y: fy, mode: "lines+markers", name: "Pareto front", line: {shape: "hv"}}],
-    {margin: {l: 60, r: 10, t: 20, b: 50}, xaxis: {type: "log", title: {text: "parameters"}},
-     yaxis: {title: {text: "validation accuracy"}}}, CONFIG);
-}
-
-function drawProgram(view) {
-  var x = Array.from(arr(view.index));
-  return Plotly.newPlot(document.getElementById("program-progress"), [
-    {x: x, y: Array.from(arr(view.fitness)), mode: "markers", name: "candidate",
-     marker: {size: 4, opacity: 0.5}},
-    {x: x, y: Array.from(arr(view.best)), mode: "lines", name: "best so far"}],
-    {margin: {l: 60, r: 10, t: 20, b: 50}, height: 320,
-     xaxis: {title: {text: "candidate"}}, yaxis: {title: {text: "fitness"}}}, CONFIG);
-}
-
 var DRAW = {
   archive: function (v) { return drawMaps(v, "archive-heatmap"); },
   distilled: function (v) { return drawMaps(v, "distilled-heatmap"); },
-  curves: drawCurves, particles: drawParticles, parallel_axes: drawParallel,
-  novelty: drawNovelty, accuracy_matrix: drawAccuracy, pareto: drawPareto,
-  program: drawProgram
+  curves: drawCurves, particles: drawParticles, parallel_axes: drawParallel
 };
+// family views' drawing functions (views.View.script), one line each
+/*FAMILY_DRAW*/
 
 function drawAll() {
   var names = Array.prototype.map.call(document.querySelectorAll("section[data-view]"),

@@ -15,7 +15,7 @@ from pathlib import Path
 
 from evoflow.viz import views
 from evoflow.viz.load import Run
-from evoflow.viz.page_js import APP_JS, CSS
+from evoflow.viz.page_js import APP_JS, CSS, FAMILY_DRAW
 
 GENERATOR = '<meta name="generator" content="evoflow">'
 
@@ -69,7 +69,8 @@ def _page(title: str, sections: list[views.View], *, notes, live_every, now, sub
         head.append(f'<meta http-equiv="refresh" content="{max(1, round(live_every))}">')
         stamp = (now or _dt.datetime.now()).strftime("%H:%M:%S")
         banner = f'<div id="live-banner" class="live">live, updated {stamp}</div>'
-    head += [f"<title>{esc(title)}</title>", f"<style>{CSS}</style>",
+    css = CSS + "".join(v.css for v in sections if v.css)
+    head += [f"<title>{esc(title)}</title>", f"<style>{css}</style>",
              # plotly.js once, before any view; it cannot contain "</script" (it is minified
              # JS that plotly itself inlines the same way).
              f"<script>{plotly_js()}</script>", "</head>"]
@@ -84,7 +85,9 @@ def _page(title: str, sections: list[views.View], *, notes, live_every, now, sub
     data = {v.name: v.data for v in sections}
     body.append('<script type="application/json" id="evoflow-data">'
                 + _json_for_script(data) + "</script>")
-    body.append(f"<script>{APP_JS}</script>")
+    draw = "\n".join(f"DRAW[{json.dumps(v.name)}] = {v.script.strip()};" for v in sections
+                     if v.script)
+    body.append(f"<script>{APP_JS.replace(FAMILY_DRAW, draw)}</script>")
     body += ["</body>", "</html>"]
     return "\n".join(head + body) + "\n"
 

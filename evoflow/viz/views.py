@@ -1,9 +1,14 @@
 """What each page view carries: its markup skeleton and its data (base64 typed arrays).
 
-A view is named by its `data-view`; `run_views` picks the views a run's files support, in page
-order (the archive first for QD runs, so the first view to draw is the one users open the page
-for). Arrays travel as {"dtype", "shape", "b64"}: little-endian bytes the page turns into typed
-arrays without parsing numbers.
+A view is named by its `data-view`. Which views a run gets comes from its family's declaration
+(`Family.views`, in page order): a built-in view name (`BUILTIN`: archive, parallel_axes,
+distilled, rollouts, particles) or `"module:function"`, a function the family package ships
+that takes the `Run` and returns a list of `View`s (with, when the page should draw them, a
+`script`: a JS function expression `function (view) {...}` given the view's data, run in the
+page's script where `arr`, `fmt`, `esc`, `nullify`, `CONFIG` and `PALETTE` are in scope, and
+returning a promise or nothing). `curves` comes with every run that has metrics lines, last
+unless the family names it. Arrays travel as {"dtype", "shape", "b64"}: little-endian bytes the
+page turns into typed arrays without parsing numbers.
 """
 
 from __future__ import annotations
@@ -30,6 +35,8 @@ class View:
     heading: str
     html: str
     data: dict
+    script: str = ""  # a family view's drawing function (JS), "" for built-in or static views
+    css: str = ""  # a family view's style rules
 
 
 def b64(arr, dtype: str) -> dict:
@@ -46,41 +53,86 @@ def magma(n: int = 11) -> list:
 
 
 # --- per run ----------------------------------------------------------------------------------
+def _archive(run: Run, top_k: int) -> list[View]:
+    return [archive_view([run], top_k=top_k)] if run.archive is not None else []
+
+
+def _parallel(run: Run, top_k: int) -> list[View]:
+    if run.archive is None or np.asarray(run.archive["descriptor"]).shape[1] <= 2:
+        return []
+    return [parallel_view(run)]
+
+
+def _distilled(run: Run, top_k: int) -> list[View]:
+    return [distilled_view(run)] if run.archive is not None and run.distilled is not None \
+        else []
+
+
+def _rollouts_view(run: Run, top_k: int) -> list[View]:
+    if run.archive is None or run.rollouts is None or run.family is None \
+            or run.family.rollouts is None:
+        return []
+    n = min(top_k, len(run.rollouts.get("cell", [])))
+    return [View("rollouts", "Rollouts of the top elites",
+                 '<p class="hint">Click a cell of the archive: one of the top '
+                 f"{n} elites plays here; any other cell shows the command that rolls it "
+                 'out.</p><div id="rollout"></div>', {})]
+
+
+def _particles(run: Run, top_k: int) -> list[View]:
+    return [particles_view(run)] if run.particles is not None else []
+
+
+def _curves(run: Run, top_k: int) -> list[View]:
+    return [curves_view([[run]], [run.title])] if run.metrics else []
+
+
+# Built-in views by name: (run, top_k) -> the views the run's files support (none or one).
+BUILTIN = {"archive": _archive, "parallel_axes": _parallel, "distilled": _distilled,
+           "rollouts": _rollouts_view, "particles": _particles, "curves": _curves}
+
+
 def run_views(run: Run, *, top_k: int = 16) -> list[View]:
+    names = list(run.views)
+    if "curves" not in names:
+        names.append("curves")
     out: list[View] = []
-    if run.archive is not None:
-        out.append(archive_view([run], top_k=top_k))
-        d = np.asarray(run.archive["descriptor"]).shape[1]
-        if d > 2:
-            out.append(parallel_view(run))
-        if run.distilled is not None:
-            out.append(distilled_view(run))
-        if run.rollouts is not None:
-            out.append(View("rollouts", "Rollouts of the top elites",
-                            '<p class="hint">Click a cell of the archive: one of the top '
-                            f"{min(top_k, len(run.rollouts.get('cell', [])))} elites plays "
-                            "here; any other cell shows the command that rolls it out.</p>"
-                            '<div id="rollout"></div>', {}))
-    if run.metrics:
-        out.append(curves_view([[run]], [run.title]))
-    if run.particles is not None:
-        out.append(particles_view(run))
-    if run.novelty is not None:
-        out.append(novelty_view(run))
-    if run.continual is not None and "accuracy" in run.continual:
-        out.append(accuracy_view(run))
-    if run.trials:
-        out.append(pareto_view(run))
-    if run.candidates or run.program is not None:
-        out.append(program_view(run))
+    for name in names:
+        if ":" in name:
+            out += family_views(run, name)
+        elif name in BUILTIN:
+            out += BUILTIN[name](run, top_k)
+        else:
+            run.warnings.append(f"view {name!r} of family {run.family.name}: not a view of "
+                                f"this evoflow; skipped")
     return out
+
+
+def family_views(run: Run, ref: str) -> list[View]:
+    """The views of a family's `"module:function"` (run -> list of View); a failure is one
+    warning and no view."""
+    from evoflow.algorithms.registry import load_ref
+
+    try:
+        views = list(load_ref(ref)(run))
+        bad = [v for v in views if not isinstance(v, View)]
+        if bad:
+            raise TypeError(f"returned {type(bad[0]).__name__}, not evoflow.viz.views.View")
+        for v in views:
+            if "</script" in v.script.lower() or "</style" in v.css.lower():
+                raise ValueError(f"view {v.name}: its script or css closes its element")
+    except Exception as e:  # the page is still written; the line says which view failed
+        run.warnings.append(f"view {ref}: failed ({type(e).__name__}: {e}); skipped")
+        return []
+    return views
 
 
 def compare_views(runs: list[Run]) -> list[View]:
     groups = group_runs(runs)
     out = []
-    if any(r.archive is not None for r in runs):
-        out.append(archive_view([r for r in runs if r.archive is not None], top_k=0))
+    maps = [r for r in runs if r.archive is not None and "archive" in r.views]
+    if maps:
+        out.append(archive_view(maps, top_k=0))
     if any(r.metrics for r in runs):
         out.append(curves_view(list(groups.values()), list(groups)))
     return out
@@ -255,7 +307,7 @@ def _wants_log(runs: list[Run], metric: str) -> bool:
     return bool(ys.size and ys.min() > 0 and ys.max() / ys.min() > 1e3)
 
 
-# --- CBO particles, GA-NS novelty -------------------------------------------------------------
+# --- CBO particles --------------------------------------------------------------------------------
 def particles_view(run: Run) -> View:
     p = run.particles
     pos = np.asarray(p["positions"], np.float32)
@@ -273,70 +325,3 @@ def particles_view(run: Run) -> View:
                 'y <select id="particles-y"></select></div><div id="particles"></div>',
                 {"iteration": b64(it[keep], "i4"), "positions": b64(pos, "f4"),
                  "consensus": b64(cons, "f4"), "dims_total": d})
-
-
-def novelty_view(run: Run) -> View:
-    z = run.novelty
-    beh = np.asarray(z["behaviour"], np.float32)
-    beh = beh.reshape(len(beh), -1)[:, :2] if beh.ndim > 1 else beh[:, None].repeat(2, 1)
-    gen = np.asarray(z.get("generation", np.zeros(len(beh))), np.float32).reshape(-1)
-    return View("novelty", "Novelty archive", '<div id="novelty"></div>',
-                {"behaviour": b64(beh, "f4"), "generation": b64(gen, "f4")})
-
-
-# --- upcoming families: ZO continual learning, CNN search, optimizer search -------------------
-def continual_scores(acc: np.ndarray) -> dict:
-    """avg_acc, last_acc, forgetting as the ZeroFlow issue defines them (A[i, j]: accuracy on
-    task j after task i, NaN for j > i)."""
-    a = np.asarray(acc, np.float64)
-    t = a.shape[0]
-    avg = float(np.mean([np.nanmean(a[i, : i + 1]) for i in range(t)]))
-    last = float(np.nanmean(a[t - 1]))
-    forgetting = float(np.mean([np.nanmax(a[j: t - 1, j]) - a[t - 1, j]
-                                for j in range(t - 1)])) if t > 1 else 0.0
-    return {"avg_acc": avg, "last_acc": last, "forgetting": forgetting}
-
-
-def accuracy_view(run: Run) -> View:
-    acc = np.asarray(run.continual["accuracy"], np.float64)
-    t = acc.shape[0]
-    names = text_list(run.continual, "task_names", t, "task {i}")
-    scores = continual_scores(acc)
-    text = ", ".join(f"{k} {v:.4f}" for k, v in scores.items())
-    return View("accuracy_matrix", "Accuracy on each task after each task",
-                f'<p id="continual-scores">{text}</p><div id="accuracy-matrix"></div>',
-                {"accuracy": b64(acc, "f4"), "tasks": names, **scores})
-
-
-def pareto_view(run: Run) -> View:
-    ok = [t for t in run.trials if isinstance(t.get("params"), (int, float))
-          and isinstance(t.get("val_accuracy"), (int, float))
-          and np.isfinite(t["val_accuracy"]) and t["params"] > 0]
-    params = np.array([t["params"] for t in ok], np.float64)
-    accs = np.array([t["val_accuracy"] for t in ok], np.float64)
-    front = []
-    best = -np.inf
-    for k in np.lexsort((-accs, params)):  # fewest params first: a trial better than all before
-        if accs[k] > best:
-            best = accs[k]
-            front.append(int(k))
-    return View("pareto", "Validation accuracy against parameters (trials)",
-                '<div id="pareto"></div>',
-                {"params": b64(params, "f8"), "val_accuracy": b64(accs, "f8"),
-                 "trial": [int(t.get("trial", -1)) for t in ok], "front": front})
-
-
-def program_view(run: Run) -> View:
-    import html as _html
-
-    cands = [c for c in (run.candidates or []) if isinstance(c.get("fitness"), (int, float))
-             and np.isfinite(c["fitness"])]
-    idx = np.array([c.get("index", k) for k, c in enumerate(cands)], np.float64)
-    fit = np.array([c["fitness"] for c in cands], np.float64)
-    best = np.maximum.accumulate(fit) if fit.size else fit
-    listing = run.program_text or (json.dumps(run.program, indent=2)
-                                   if run.program is not None else "no best program yet")
-    return View("program", "Optimizer search: progress and best program",
-                '<div id="program-progress"></div><h3>Best program</h3>'
-                f'<pre id="program-listing">{_html.escape(listing)}</pre>',
-                {"index": b64(idx, "f8"), "fitness": b64(fit, "f8"), "best": b64(best, "f8")})

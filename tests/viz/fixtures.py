@@ -1,6 +1,7 @@
 """Synthetic run directories in the documented format (docs/run-directory.md), for families
 and shapes a tiny real run does not produce quickly: a 400-cell grid with rollouts, CVT archives
-up to 10,000 cells, a 4-D (ant_uni-like) grid, an old run with gaps, an empty archive, seeds."""
+up to 10,000 cells, a 4-D (ant_uni-like) grid, an old run with gaps, an empty archive, seeds, and
+a run of the test-only family `tests.viz.demo_family`."""
 
 from __future__ import annotations
 
@@ -148,49 +149,18 @@ def old_qd_run(path: Path) -> Path:
     return path
 
 
-def novelty_run(path: Path, *, seed: int = 0) -> Path:
-    """A GA-NS run (upcoming Deep GA family): novelty_archive.npz and curves only."""
-    path = base_run(path, "ga_ns", "point_omni", seed, metrics=("best_fitness", "novelty"))
-    rng = np.random.default_rng(seed)
-    k = 300
-    np.savez(path / "novelty_archive.npz", behaviour=rng.normal(size=(k, 2)).astype(np.float32),
-             generation=np.repeat(np.arange(30), 10).astype(np.int32),
-             fitness=rng.uniform(0, 1, k).astype(np.float32))
-    return path
-
-
-def zo_run(path: Path, *, tasks: int = 5) -> Path:
-    """A ZeroFlow continual-learning run: continual.npz (T x T accuracy, NaN above)."""
-    path = base_run(path, "zo_sgd", "split_digits", 0, metrics=("train_loss",))
-    acc = np.full((tasks, tasks), np.nan)
-    for i in range(tasks):
-        for j in range(i + 1):
-            acc[i, j] = 0.95 - 0.05 * (i - j)
-    np.savez(path / "continual.npz", accuracy=acc.astype(np.float32),
-             task_names=np.array([f"digits {2 * k}-{2 * k + 1}" for k in range(tasks)]))
-    return path
-
-
-def hpo_run(path: Path, *, n: int = 40) -> Path:
-    """A CNN hyperparameter-search run: trials.jsonl."""
-    path = base_run(path, "cnn_ga", "gw_2048", 0, metrics=("best_val_accuracy",))
+def demo_run(path: Path, *, finished: bool = True, torn: bool = False) -> Path:
+    """A run of the test-only family (`tests.viz.demo_family`): samples.jsonl (a torn last line
+    when `torn`), best.json and scores.npz, all declared by the family."""
+    path = base_run(path, "viz_demo", "demo_task", 0, finished=finished,
+                    metrics=("best_score",))
     rng = np.random.default_rng(0)
-    lines = [json.dumps({"trial": k, "generation": k // 10, "params": int(10 ** rng.uniform(3, 6)),
-                         "val_accuracy": float(rng.uniform(0.5, 0.95)), "genome": {"k": 3},
-                         "status": "ok"}) for k in range(n)]
-    (path / "trials.jsonl").write_text("\n".join(lines) + "\n")
-    return path
-
-
-def optsearch_run(path: Path, *, n: int = 50) -> Path:
-    """An optimizer-search run: candidates.jsonl and artifacts/best_program.json/.txt."""
-    path = base_run(path, "optsearch", "digits_mlp", 0, metrics=("best/val_loss",))
-    rng = np.random.default_rng(0)
-    lines = [json.dumps({"index": k, "parent": max(k - 1, -1), "status": "ok",
-                         "fitness": float(-2 + rng.normal(0, 0.3) + k / n)}) for k in range(n)]
-    (path / "candidates.jsonl").write_text("\n".join(lines) + "\n")
-    (path / "artifacts").mkdir()
-    _write_json(path / "artifacts" / "best_program.json", {"name": "lion_like", "ops": []})
-    (path / "artifacts" / "best_program.txt").write_text(
-        "def lion_like(w, g, m, lr):\n  update = sign(interp(g, m, 0.9)) <script>\n")
+    lines = [json.dumps({"sample": k, "score": float(rng.uniform(0, 1)), "tag": "ok"})
+             for k in range(30)]
+    text = "\n".join(lines) + "\n" + json.dumps({"no_key": 1}) + "\n"
+    if torn:
+        text += '{"sample": 30, "sco'
+    (path / "samples.jsonl").write_text(text)
+    _write_json(path / "best.json", {"sample": 7, "score": 0.99, "name": "<b>best</b>"})
+    np.savez(path / "scores.npz", score=rng.uniform(0, 1, (4, 5)).astype(np.float32))
     return path

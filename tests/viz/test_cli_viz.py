@@ -49,7 +49,7 @@ def test_old_runs_one_line_per_gap_and_page_note(tmp_path):
     cbo = fx.cbo_run(tmp_path / "old_cbo", particles=False, version="0.0.9")
     qd = fx.old_qd_run(tmp_path / "old_qd")
     p = evoflow("viz", cbo)
-    assert p.stderr.splitlines() == ["warning: no particles.npz: particle view skipped"]
+    assert p.stderr.splitlines() == ["warning: no particles.npz: showing curves only"]
     assert "not recorded by this run (evoflow 0.0.9)" in (cbo / "report.html").read_text()
     assert "particles" not in sections(cbo / "report.html")
     p = evoflow("viz", qd)
@@ -160,3 +160,16 @@ def test_summary_json_is_not_required_to_be_valid(tmp_path):
     (run / "summary.json").write_text("{broken")
     evoflow("viz", run)
     assert json.loads((run / "config.json").read_text())["algo"] == "me"
+
+
+def test_a_family_from_the_environment_reaches_evoflow_viz(tmp_path):
+    """EVOFLOW_FAMILIES names a test-only family package; `evoflow viz` shows its view."""
+    run = fx.demo_run(tmp_path / "d")
+    p = evoflow("viz", run, env=cli_env(EVOFLOW_FAMILIES="tests.viz.demo_family"))
+    assert sections(run / "report.html") == ["demo_samples", "curves"]
+    assert p.stderr.splitlines() == [f"warning: {run / 'samples.jsonl'}: line 31 is not a "
+                                     f"record; skipped, rest shown"]
+    p = evoflow("viz", run)  # without it the algorithm is in no family: curves only
+    assert sections(run / "report.html") == ["curves"]
+    assert "warning: algorithm 'viz_demo' is in no registered family: showing curves only" \
+        in p.stderr.splitlines()

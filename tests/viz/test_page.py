@@ -13,6 +13,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
+from tests.viz import demo_family
 from tests.viz import fixtures as fx
 from tests.viz.browser import browser, open_page
 
@@ -76,11 +77,11 @@ def pages(tmp_path_factory):
     d = tmp_path_factory.mktemp("pages")
     runs = {"grid": fx.grid_run(d / "grid"), "empty": fx.grid_run(d / "empty", empty=True),
             "cvt": fx.cvt_run(d / "cvt"), "nested": fx.nested_run(d / "nested"),
-            "cbo": fx.cbo_run(d / "cbo"), "novelty": fx.novelty_run(d / "novelty"),
-            "zo": fx.zo_run(d / "zo"), "hpo": fx.hpo_run(d / "hpo"),
-            "optsearch": fx.optsearch_run(d / "optsearch")}
+            "cbo": fx.cbo_run(d / "cbo"), "demo": fx.demo_run(d / "demo")}
     # in-process here; test_cli_viz runs the CLI as users do
     from evoflow.viz.cli import main
+
+    demo_family.register()  # the test-only family: its one registry line
 
     for r in runs.values():
         assert main([r]) == 0
@@ -132,32 +133,90 @@ def test_reference_check_can_fail(tmp_path):
         "http://x/a.png", "https://cdn/x.css", "file:///etc/x"]
 
 
+def cbo_order() -> list[str]:
+    """The CBO page's views: the family's declared views, curves last unless it names it."""
+    from evoflow.algorithms.registry import family_of
+
+    views = list(family_of("cbo").views)
+    return views if "curves" in views else [*views, "curves"]
+
+
 def test_views_of_each_fixture(pages):
     expected = {"grid": ["archive", "rollouts", "curves"], "empty": ["archive", "curves"],
                 "cvt": ["archive", "curves"], "nested": ["archive", "parallel_axes", "curves"],
-                "cbo": ["curves", "particles"], "novelty": ["curves", "novelty"],
-                "zo": ["curves", "accuracy_matrix"], "hpo": ["curves", "pareto"],
-                "optsearch": ["curves", "program"]}
+                "cbo": cbo_order(), "demo": ["demo_samples", "curves"]}
     for name, views in expected.items():
         got = re.findall(r'<section data-view="([a-z_]+)"', (pages[name] / "report.html")
                          .read_text())
         assert got == views, name
 
 
-def test_upcoming_family_numbers(pages):
-    text = (pages["zo"] / "report.html").read_text()
-    # 5 tasks, A[i, j] = 0.95 - 0.05 (i - j): last row mean 0.85, forgetting 0.05 * (4 - j)
-    assert "avg_acc 0.9000, last_acc 0.8500, forgetting 0.1250" in text
-    data = page_data(pages["hpo"] / "report.html")["pareto"]
-    p, acc = decode(data["params"]), decode(data["val_accuracy"])
-    front = data["front"]
-    assert all(not ((p <= p[k]) & (acc > acc[k])).any() for k in front)  # non-dominated
-    listing = (pages["optsearch"] / "report.html").read_text()
-    assert "sign(interp(g, m, 0.9)) &lt;script&gt;" in listing  # escaped, never markup
+def test_family_view_from_a_test_only_package(pages, chromium):
+    """A family's "module:function" view: its run files read by format (the keyless jsonl
+    line skipped), its markup, data, CSS and drawing function on the page."""
+    run = pages["demo"]
+    text = (run / "report.html").read_text()
+    assert "best &lt;b&gt;best&lt;/b&gt; score 0.99, scores [4, 5]" in text
+    assert "#demo-samples{height:300px}" in text
+    data = page_data(run / "report.html")["demo_samples"]
+    assert data["sample"] == list(range(30))  # the record without "sample" skipped
+    assert not (run / "figures" / "demo_samples.png").exists()
+    with open_page(chromium, run / "report.html") as p:
+        drawn = p.page.evaluate("document.getElementById('demo-samples').dataset.drawn")
+        assert drawn == "30" and p.errors == [] and p.requests == []
+        n = p.page.evaluate("document.getElementById('demo-samples').data[0].x.length")
+        assert n == 30
 
 
-@pytest.mark.parametrize("name", ["grid", "empty", "cvt", "nested", "cbo", "novelty", "zo",
-                                  "hpo", "optsearch"])
+def test_family_run_files_read_by_format(tmp_path):
+    from evoflow.viz.load import load_run
+
+    demo_family.register()
+    run = fx.demo_run(tmp_path / "live", finished=False, torn=True)
+    r = load_run(run)
+    assert r.family.name == "viz_demo" and r.live
+    assert [x["sample"] for x in r.files["samples.jsonl"]] == list(range(30))
+    # the keyless record is named; the torn last line of a live run is not
+    assert r.warnings == [f"{run / 'samples.jsonl'}: line 31 is not a record; skipped, rest "
+                          f"shown"]
+    assert r.files["best.json"]["score"] == 0.99
+    assert r.files["scores.npz"]["score"].shape == (4, 5)
+    assert "artifacts/model.safetensors" not in r.files and r.gaps == []
+    (run / "summary.json").write_text("{}")  # finished: the torn line is named too
+    (run / "scores.npz").write_bytes(b"PK\x03\x04 truncated")
+    r = load_run(run)
+    assert len(r.warnings) == 3 and "line 32" in r.warnings[1], r.warnings
+    assert "scores.npz" in r.warnings[2] and r.warnings[2].endswith(": not shown")
+    assert "scores.npz" not in r.files
+
+
+def test_a_failing_family_view_is_one_warning(tmp_path):
+    from evoflow.viz import views
+    from evoflow.viz.load import load_run
+
+    demo_family.register()
+    r = load_run(fx.demo_run(tmp_path / "d"))
+    assert r.warnings == [f"{r.path / 'samples.jsonl'}: line 31 is not a record; skipped, "
+                          f"rest shown"]
+    got = views.family_views(r, "tests.viz.demo_family:broken")
+    assert got == [] and r.warnings[1:] == ["view tests.viz.demo_family:broken: failed "
+                                            "(RuntimeError: this view is broken); skipped"]
+
+
+def test_unregistered_algorithm_shows_curves(tmp_path, capsys):
+    from evoflow.viz.cli import main
+
+    run = fx.base_run(tmp_path / "x", "no_such_algo", "point_omni")
+    np.savez(run / "archive.npz", fitness=np.zeros(3, np.float32))
+    assert main([run]) == 0
+    assert "warning: algorithm 'no_such_algo' is in no registered family: showing curves " \
+        "only" in capsys.readouterr().err
+    got = re.findall(r'<section data-view="([a-z_]+)"', (run / "report.html").read_text())
+    assert got == ["curves"] and not (run / "archive.csv").exists()
+    assert {f.name for f in (run / "figures").iterdir()} == {"curves.png"}
+
+
+@pytest.mark.parametrize("name", ["grid", "empty", "cvt", "nested", "cbo", "demo"])
 def test_offline_no_requests_no_errors(name, pages, chromium):
     report = pages[name] / "report.html"
     bad = [r for r in file_refs(report) if not OK_URL.match(r)]

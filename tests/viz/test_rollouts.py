@@ -180,8 +180,8 @@ def test_no_osmesa_is_one_line_naming_the_package(monkeypatch):
     assert "apt-get install libosmesa6" in why and "\n" not in why
 
 
-def test_a_failed_render_is_one_warning_and_the_paths_are_kept(tmp_path, monkeypatch, capsys):
-    from evoflow import evaluate
+def test_a_failed_render_is_one_warning_and_the_paths_are_kept(tmp_path, monkeypatch):
+    from evoflow.algorithms.map_elites import rollouts as me_rollouts
     from evoflow.viz import rollouts as R
     from evoflow.viz.load import load_run
     from tests.viz import fixtures as fx
@@ -193,18 +193,49 @@ def test_a_failed_render_is_one_warning_and_the_paths_are_kept(tmp_path, monkeyp
     r = load_run(run)
     top = R.top_cells(r.archive, 3)
 
-    def fake(path, cells, *, states=False):
+    def fake(path, cells, *, states=False):  # a MuJoCo task's rollouts, without building one
         assert states and cells.tolist() == top.tolist()
         return {"cell": cells.astype(np.int32), "fitness": r.archive["fitness"][cells],
-                "xy": np.zeros((3, 5, 2), np.float32),
-                "note": np.array("no frames: the reason, in one line")}
+                "xy": np.zeros((3, 5, 2), np.float32), "qpos": np.zeros((3, 5, 7)),
+                "mj_model": None}
 
-    monkeypatch.setattr(evaluate, "rollouts", fake)
+    monkeypatch.setattr(me_rollouts, "rollout_cells", fake)
+    monkeypatch.setattr("evoflow.runtime.setup_jax", lambda: None)
+    monkeypatch.setattr(me_rollouts, "_frames",
+                        lambda q, m: {"note": np.array("no frames: the reason, in one line")})
     lines = R.ensure(r, 3)
     assert len(lines) == 1 and "the top 3 elites rolled out, 5 steps each (x-y only)" in lines[0]
     assert r.warnings == ["no frames: the reason, in one line"]
     z = np.load(run / "viz" / "rollouts.npz")
-    assert z["cell"].tolist() == top.tolist() and "note" not in z.files
+    assert z["cell"].tolist() == top.tolist() and "note" not in z.files and "qpos" not in z.files
+
+
+def test_the_family_declares_the_rollouts_function(tmp_path, monkeypatch):
+    """viz calls what the family declares; a family without `rollouts` gets no rollouts."""
+    import dataclasses
+
+    from evoflow.viz import rollouts as R
+    from evoflow.viz.load import load_run
+    from evoflow.viz.report import run_page
+    from tests.viz import fixtures as fx
+
+    run = fx.grid_run(tmp_path / "g", rollouts=False)
+    r = load_run(run)
+    calls = []
+
+    def fake(path, cells, *, frames=True):
+        calls.append((path, cells.tolist(), frames))
+        return {"cell": cells.astype(np.int32), "xy": np.zeros((len(cells), 4, 2), np.float32),
+                "fitness": r.archive["fitness"][cells]}, {"what": "made up", "warning": None}
+
+    monkeypatch.setattr("tests.viz.test_rollouts._fake_rollouts", fake, raising=False)
+    r.family = dataclasses.replace(r.family, rollouts="tests.viz.test_rollouts:_fake_rollouts")
+    lines = R.ensure(r, 2, frames=False)
+    assert calls == [(run, R.top_cells(r.archive, 2).tolist(), False)]
+    assert "the top 2 elites rolled out, 4 steps each (made up)" in lines[0]
+    r.family = dataclasses.replace(r.family, rollouts=None)
+    assert R.ensure(r, 2) == [] and r.rollouts is None
+    assert 'data-view="rollouts"' not in run_page(r)
 
 
 def test_frames_render_in_a_child_process():
