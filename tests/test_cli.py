@@ -11,16 +11,6 @@ import pytest
 from tests.conftest import REPO, evoflow, only_run, summary
 
 
-def test_list_shows_algorithms_envs_and_presets():
-    out = evoflow("list").stdout
-    assert out.startswith("cbo\n")
-    assert "consensus_hopping" in out
-    cbo_block = out.split("consensus_hopping")[0]
-    assert "rastrigin" in cbo_block and "digits" in cbo_block
-    assert "presets: tiny, default, gpu" in cbo_block
-    assert "digits" not in out.split("consensus_hopping")[1]  # hopping: functions only
-
-
 def test_help_has_examples():
     out = evoflow("run", "--help").stdout
     assert "evoflow run cbo --env rastrigin" in out and "--set" in out

@@ -114,7 +114,7 @@ def test_episode_keys_fold_in_the_episode_index(qd_run):
     for k in (1, 3):
         plan = evaluate.plan(qd_run, {"--policy": f"cell:{filled[0]}", "--episodes": k})
         plan.record["config"]["resets"] = "stochastic"
-        bodies.append(plan.rollout(plan))
+        bodies.append(plan.evaluator.rollout(plan))
     one, three = bodies
     np.testing.assert_allclose(one["descriptors"][0], three["descriptors"][0], rtol=0, atol=1e-6)
     d = three["descriptors"]

@@ -4,6 +4,8 @@
   benchmark function (sphere, rastrigin, ...), evaluated through the host evaluator; it appends
   each generation's best to `candidates.jsonl` (an append-only run file) and counts the genes
   it mutated as the family's own budget key `mutations`.
+  `evoflow eval RUN --gen N` re-evaluates generation N's best genome; its viz view plots
+  `candidates.jsonl`.
 - `toy_sgd` (trainer driver): a PyTorch MLP trained by SGD with momentum on scikit-learn's
   digits; its state (model, optimizer, batch generator) is saved as safetensors plus JSON.
 
@@ -13,11 +15,14 @@ Registered with `EVOFLOW_FAMILIES=tests.families.toy`. The family ships its own 
 
 from __future__ import annotations
 
+import json
+
 import numpy as np
 
 from evoflow.algorithms.base import PythonAlgorithm, Trainer
 from evoflow.algorithms.cbo.schema import CBO as _CBO_KEYS
-from evoflow.algorithms.registry import Algorithm, BudgetKey, Family, RunFile
+from evoflow.algorithms.registry import (Algorithm, BudgetKey, EvalOption, Family,
+                                         RunFile)
 from evoflow.config import Param
 
 CANDIDATES = "candidates.jsonl"
@@ -57,7 +62,48 @@ FAMILY = Family(
     run_files=(RunFile(CANDIDATES, "jsonl", "each generation's best genome", append_only=True,
                        record_key="gen"),),
     budget_keys=(BudgetKey("mutations", "budget: genes mutated (toy family)", "mutations"),),
+    eval_options=(EvalOption("--gen", "int", "N", "toy_ea: re-evaluate the best genome of "
+                             "generation N (a line of candidates.jsonl)"),),
+    evaluator="tests.families.toy",
+    views=("tests.families.toy:views",),
 )
+
+
+# --- `evoflow eval` (this module is the family's evaluator) and the viz view ------------------
+def plan(run, record, opts):
+    from evoflow.errors import UsageError
+
+    if record["algo"] != "toy_ea":
+        raise UsageError(f"{record['algo']} runs have nothing to evaluate")
+    if "--gen" not in opts:
+        raise UsageError("--gen N is required")
+    path = run / CANDIDATES
+    lines = path.read_text().splitlines() if path.exists() else []
+    recs = {r["gen"]: r for r in map(json.loads, lines)}
+    if opts["--gen"] not in recs:
+        raise UsageError(f"--gen {opts['--gen']}: not a generation of {path} "
+                         f"(0..{len(recs) - 1})")
+    return {"candidate": recs[opts["--gen"]]}
+
+
+def rollout(plan):
+    from evoflow.evaluate import rebuild
+
+    prep, _, run_data = rebuild(plan)
+    cand = plan.args["candidate"]
+    x = np.asarray([cand["genome"]["x"]], np.float64)
+    fitness = float(prep.task.evaluate_numpy(run_data, x)[0])
+    return {"gen": cand["gen"], "fitness": fitness, "recorded_fitness": cand["fitness"]}
+
+
+def views(run):
+    from evoflow.viz.views import View, b64
+
+    recs = run.files.get(CANDIDATES) or []
+    return [View("toy_candidates", "Best candidate per generation (toy family)",
+                 f'<p id="toy-count">{len(recs)} generations</p>',
+                 {"gen": [int(r["gen"]) for r in recs],
+                  "fitness": b64([r["fitness"] for r in recs], "f8")})]
 
 
 class OnePlusLambda(PythonAlgorithm):
