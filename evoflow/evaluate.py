@@ -37,17 +37,12 @@ class Plan:
 
 
 def read_record(run: RunDir) -> dict:
-    """config.json of a run made by `evoflow run`, with a registered algorithm."""
-    from evoflow.algorithms import algorithms
+    """config.json of a run made by `evoflow run`, every field checked (a registered algorithm,
+    a known env, each config key declared and well typed)."""
+    from evoflow.experiment import read_run_config
 
-    rec = run.read_json(CONFIG)
-    if not isinstance(rec, dict) or any(k not in rec for k in ("algo", "env", "preset", "seed",
-                                                               "config")):
-        raise RunStateError(f"{run / CONFIG}: not written by evoflow run")
-    if rec["algo"] not in algorithms():
-        raise RunStateError(f"{run.path}: algorithm {rec['algo']!r} is not registered in this "
-                            f"evoflow (evoflow list shows the algorithms)")
-    return rec
+    read_run_config(run)
+    return run.read_json(CONFIG)
 
 
 def parse_options(family, tokens: list[str]) -> dict[str, Any]:

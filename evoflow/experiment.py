@@ -108,6 +108,55 @@ class Prepared:
                 "config": self.cfg}
 
 
+def config_schema(algo: str, env: str) -> dict[str, Param]:
+    """Every key of a run of `algo` on `env`: the engine's, the task's, the algorithm's and its
+    family's budget keys (imports the task's module)."""
+    from evoflow.algorithms.registry import family_of
+
+    return {**ENGINE_SCHEMA, **TASKS[env].load().SCHEMA, **algorithm(algo).load_schema(),
+            **{b.key: Param(None, "int", b.help, check="positive", nullable=True)
+               for b in family_of(algo).budget_keys}}
+
+
+def read_run_config(run) -> tuple[str, str, str, int, dict[str, Any]]:
+    """(algo, env, preset, seed, config) of a run directory's config.json, every field checked
+    against what this evoflow declares: a missing, unknown or wrong-typed field is one error
+    naming it (a resume never fills a field in with a default)."""
+    path = run / "config.json"
+    rec = run.read_json("config.json")
+    fields = ("algo", "env", "preset", "seed", "config")
+    if not isinstance(rec, dict) or any(k not in rec for k in fields) \
+            or not isinstance(rec["config"], dict):
+        raise RunStateError(f"{path}: not written by evoflow run (needs the fields "
+                            f"{', '.join(fields)})")
+    for k in ("algo", "env", "preset"):
+        if not isinstance(rec[k], str):
+            raise RunStateError(f"{path}: {k}={json.dumps(rec[k])}: must be a string")
+    seed = rec["seed"]
+    if isinstance(seed, bool) or not isinstance(seed, int) or seed < 0:
+        raise RunStateError(f"{path}: seed={json.dumps(seed)}: must be an integer >= 0")
+    algo, env, preset = rec["algo"], rec["env"], rec["preset"]
+    if algo not in algorithms():
+        raise RunStateError(f"{path}: algorithm {algo!r} is not registered in this evoflow "
+                            f"(evoflow list shows the algorithms)")
+    if env not in TASKS:
+        raise RunStateError(f"{path}: env {env!r} is not an env of this evoflow")
+    schema, cfg = config_schema(algo, env), dict(rec["config"])
+    missing = [k for k in schema if k not in cfg]
+    unknown = [k for k in cfg if k not in schema]
+    if missing or unknown:
+        what = "; ".join(p for p in (missing and f"lacks {', '.join(missing)}",
+                                     unknown and f"has unknown keys {', '.join(unknown)}") if p)
+        raise RunStateError(f"{path}: config {what}")
+    for key, value in cfg.items():
+        try:
+            cfg[key] = schema[key].validate(key, value)
+        except UsageError as e:
+            why = str(e).split(": ", 1)[-1]
+            raise RunStateError(f"{path}: config {key}={json.dumps(value)}: {why}") from None
+    return algo, env, preset, seed, cfg
+
+
 def prepare(algo: str, env: str, preset: str, seed: int, sets: dict[str, Any]) -> Prepared:
     from evoflow.algorithms.base import TaskInfo
     from evoflow.algorithms.registry import family_of
@@ -120,11 +169,8 @@ def prepare(algo: str, env: str, preset: str, seed: int, sets: dict[str, Any]) -
     spec = algorithm(algo)
     cls = spec.load()
     entry = TASKS[env]
-    task_cls = entry.load()
     family = family_of(algo)
-    schema = {**ENGINE_SCHEMA, **task_cls.SCHEMA, **spec.load_schema(),
-              **{b.key: Param(None, "int", b.help, check="positive", nullable=True)
-                 for b in family.budget_keys}}
+    schema = config_schema(algo, env)
     cfg = resolve(schema, [(f"envs/{env}.json preset {preset!r}", algo_presets(algo, env)[preset]),
                            ("--set", sets)])
     import jax
@@ -133,7 +179,10 @@ def prepare(algo: str, env: str, preset: str, seed: int, sets: dict[str, Any]) -
     jax.config.update("jax_threefry_partitionable", cfg["threefry_partitionable"])
     if cfg["dtype"] == "float64":
         jax.config.update("jax_enable_x64", True)
+    from evoflow.engine import footprint
+
     task = entry.make(cfg)
+    footprint.check_task(task, cfg, sets, schema)  # before the task's (dim,) vectors exist
     check_budget(cfg, task, family.budget_keys)
     if cfg["snapshot_every"] and cfg["snapshot_every"] % cfg["log_every"]:
         raise UsageError(f"--set snapshot_every={cfg['snapshot_every']}: must be a multiple of "
@@ -141,7 +190,11 @@ def prepare(algo: str, env: str, preset: str, seed: int, sets: dict[str, Any]) -
     from evoflow.engine.hosteval import check_host_config
 
     check_host_config(cfg)
-    if cfg["workers"] and cfg.get("evaluator", "jax") != "numpy":
+    driver = algorithm(algo).driver
+    if cfg["workers"] and driver == "trainer":
+        raise UsageError(f"--set workers={cfg['workers']}: {algo} trains one model in-process "
+                         f"(trainer driver); use workers=0")
+    if cfg["workers"] and driver == "device" and cfg.get("evaluator", "jax") != "numpy":
         raise UsageError(f"--set workers={cfg['workers']}: worker processes evaluate on the host "
                          f"loop; add --set evaluator=numpy (or use workers=0)")
     lo, hi = task.init_box()
@@ -159,6 +212,9 @@ def prepare(algo: str, env: str, preset: str, seed: int, sets: dict[str, Any]) -
                     descriptor_names=tuple(getattr(task, "descriptor_names", ())),
                     descriptor_units=tuple(getattr(task, "descriptor_units", ())))
     strategy = cls(cfg, info)
+    if driver in ("device", "host"):
+        footprint.check_state(strategy, cfg, sets, schema,
+                              jax.numpy.float64 if cfg["dtype"] == "float64" else jax.numpy.float32)
     return Prepared(algo, env, preset, seed, cfg, schema, strategy, task, env_alias)
 
 
@@ -249,11 +305,7 @@ def resume(path: Path, more: int | None, quiet: bool = False) -> tuple[Path, dic
         raise UsageError(f"--more {more}: must be a positive number of budget units")
     run = RunDir.open(path)
     rec = run.read_json("config.json")
-    try:
-        algo, env, preset, seed, cfg = (rec["algo"], rec["env"], rec["preset"], rec["seed"],
-                                        dict(rec["config"]))
-    except (KeyError, TypeError):
-        raise RunStateError(f"{run / 'config.json'}: not written by evoflow run") from None
+    algo, env, preset, seed, cfg = read_run_config(run)
     from evoflow.algorithms.registry import family_of
     from evoflow.engine.budget import budget_key_of
     from evoflow.engine.prng import check_prng

@@ -124,6 +124,13 @@ def check_writable_parent(out: Path) -> None:
         raise UsageError(f"--out {out}: {probe} is not a directory")
     if not os.access(probe, os.W_OK | os.X_OK):
         raise UsageError(f"--out {out}: {probe} is not writable")
+    # Permission bits do not tell everything (root in /proc or /sys, read-only mounts): make
+    # and remove an empty probe directory in the deepest existing folder.
+    try:
+        os.rmdir(tempfile.mkdtemp(prefix=".evoflow-probe-", dir=probe))
+    except OSError as e:
+        raise UsageError(f"--out {out}: cannot create a folder in {probe} "
+                         f"({e.strerror or type(e).__name__})") from None
 
 
 class RunDir:
