@@ -125,9 +125,12 @@ def check_writable_parent(out: Path) -> None:
     if not os.access(probe, os.W_OK | os.X_OK):
         raise UsageError(f"--out {out}: {probe} is not writable")
     # Permission bits do not tell everything (root in /proc or /sys, read-only mounts): make
-    # and remove an empty probe directory in the deepest existing folder.
+    # and remove an empty probe directory in the deepest existing folder, then put back the
+    # folder's times (the check leaves no trace).
     try:
+        st = os.stat(probe)
         os.rmdir(tempfile.mkdtemp(prefix=".evoflow-probe-", dir=probe))
+        os.utime(probe, ns=(st.st_atime_ns, st.st_mtime_ns))
     except OSError as e:
         raise UsageError(f"--out {out}: cannot create a folder in {probe} "
                          f"({e.strerror or type(e).__name__})") from None
