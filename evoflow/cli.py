@@ -138,18 +138,36 @@ def eval_(
     print(path)
 
 
-@app.command(help="Export what a run found in one of its family's formats (evoflow list shows "
-                  "the families; e.g. a discovered optimizer to PyTorch).\n\nExample: evoflow "
-                  "export RUN --format NAME --out FILE")
+def _export_help() -> str:
+    from evoflow.algorithms import families
+
+    lines = []
+    for fam in families().values():
+        if not fam.exports:
+            continue
+        fmts = "; ".join(f"{f.name}: {f.help}" for f in fam.exports)
+        opts = "; ".join(f"{o.flag} {o.metavar}: {o.help}" for o in fam.export_options)
+        lines.append(f"{fam.name} formats: {fmts}" + (f"\n\n{fam.name} options: {opts}"
+                                                         if opts else ""))
+    return "\n\n".join(lines) or "No family has export formats yet."
+
+
+@app.command(context_settings={"allow_extra_args": True, "ignore_unknown_options": True},
+             options_metavar="[RUN] [OPTIONS]",
+             help="Export what a run found (or what a family option names, e.g. --program "
+                  "lion) in one of its family's formats; the file is written atomically.\n\n"
+                  + _export_help() + "\n\nExample: evoflow export --program lion --format "
+                  "torch --out lion_opt.py")
 def export(
-    run_dir: Path = typer.Argument(..., metavar="RUN", help="a run directory"),
+    ctx: typer.Context,
     format_: Optional[str] = typer.Option(None, "--format", help="one of the family's formats"),
     out: Optional[Path] = typer.Option(None, "--out", help="the file written"),
+    force: bool = typer.Option(False, "--force", help="overwrite --out if it exists"),
 ):
     from evoflow import exporting
 
     try:
-        path = exporting.export(run_dir, format_, out)
+        path = exporting.export(list(ctx.args), format_, out, force)
     except EvoflowError as e:
         _fail(e)
     print(path)

@@ -45,10 +45,11 @@ def read_record(run: RunDir) -> dict:
     return run.read_json(CONFIG)
 
 
-def parse_options(family, tokens: list[str]) -> dict[str, Any]:
+def parse_options(family, tokens: list[str], options=None, command: str = "eval"
+                  ) -> dict[str, Any]:
     """`--flag VALUE` / `--flag=VALUE` tokens -> {flag: typed value}, checked against the
-    family's declared options."""
-    by_flag = {o.flag: o for o in family.eval_options}
+    family's declared options (`options`, default its eval options)."""
+    by_flag = {o.flag: o for o in (family.eval_options if options is None else options)}
     takes = ", ".join(by_flag) or "none"
     out: dict[str, Any] = {}
     i = 0
@@ -56,7 +57,8 @@ def parse_options(family, tokens: list[str]) -> dict[str, Any]:
         tok = tokens[i]
         flag, eq, value = tok.partition("=")
         if flag not in by_flag:
-            what = "an eval option" if flag.startswith("-") else "an option (expected --flag VALUE)"
+            what = f"an {command} option" if flag.startswith("-") else \
+                "an option (expected --flag VALUE)"
             raise UsageError(f"{flag}: not {what} of {family.name} runs; they take {takes}")
         if not eq:
             if i + 1 >= len(tokens):

@@ -22,6 +22,7 @@ from typing import Any
 FAMILY_PACKAGES: tuple[str, ...] = (
     "evoflow.algorithms.cbo",
     "evoflow.algorithms.map_elites",
+    "evoflow.algorithms.optsearch",
 )
 ENV_FAMILIES = "EVOFLOW_FAMILIES"  # extra family modules, comma-separated
 
@@ -85,7 +86,10 @@ class EvalOption:
 class ExportFormat:
     name: str  # `evoflow export RUN --format NAME`
     help: str
-    impl: str  # "module:function" (run_path, out_path) -> written path
+    # "module:function" (run_path or None, out_path, options) -> written path; `options` are
+    # the parsed `Family.export_options` ({flag: value}), run_path None when a source option
+    # (e.g. --program) stands for the run.
+    impl: str
 
 
 @dataclass(frozen=True)
@@ -106,6 +110,10 @@ class Family:
     eval_options: tuple[EvalOption, ...] = ()
     evaluator: str | None = None  # module with plan(run, record, opts) and rollout(plan)
     exports: tuple[ExportFormat, ...] = ()
+    # `evoflow export` options of the family; a `source` option may replace RUN (e.g.
+    # `--program lion`): the family is then found by the option.
+    export_options: tuple[EvalOption, ...] = ()
+    export_sources: tuple[str, ...] = ()  # flags of export_options that stand for RUN
     # viz views, in page order: a built-in view name of evoflow.viz (e.g. "archive",
     # "particles") or "module:function" (run -> list of views) shipped by the family.
     views: tuple[str, ...] = ()
