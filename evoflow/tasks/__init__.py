@@ -28,6 +28,9 @@ TASKS: dict[str, TaskEntry] = {
     **{name: TaskEntry("evoflow.tasks.functions", "FunctionTask", ("function",), (name,))
        for name in _FUNCTIONS},
     "digits": TaskEntry("evoflow.tasks.digits", "DigitsTask", ("supervised",)),
+    # optimizer programs train a digits MLP (the optsearch family's proxy task)
+    "digits_mlp": TaskEntry("evoflow.algorithms.optsearch.proxy", "ProgramTask", ("optimizer",),
+                            ("digits_mlp",)),
     "point_omni": TaskEntry("evoflow.tasks.point_mass", "PointOmni", ("descriptor", "policy")),
     **{name: TaskEntry("evoflow.tasks.brax_qd", "BraxQD", ("descriptor", "policy"), (name,))
        for name in _BRAX_QD},

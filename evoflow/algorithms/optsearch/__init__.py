@@ -2,14 +2,27 @@
 44 safe ops of `ops.py`), built-in programs (`builtin.py`) and their export to PyTorch and optax
 (`export.py`, written by `evoflow export`)."""
 
-from evoflow.algorithms.registry import EvalOption, ExportFormat, Family
+from evoflow.algorithms.registry import Algorithm, EvalOption, ExportFormat, Family, RunFile
 
 _W = "evoflow.algorithms.optsearch.writer"
+_S = "evoflow.algorithms.optsearch.schema"
 
 FAMILY = Family(
     name="optsearch",
     description="symbolic optimizer program search; discovered optimizers export to torch/optax",
-    algorithms=(),
+    algorithms=(
+        Algorithm("optsearch", "evoflow.algorithms.optsearch.search:ProgramSearch",
+                  "regularized evolution of optimizer programs from AdamW (Lion's method)",
+                  accepts=("optimizer",), schema=f"{_S}:SCHEMA", driver="python",
+                  presets=f"{_S}:PRESETS"),
+    ),
+    run_files=(
+        RunFile("candidates.jsonl", "jsonl", "one line per generated candidate (index, parent, "
+                "mutation, program_hash, fingerprint, status, fitness, lr)", append_only=True,
+                record_key="index"),
+        RunFile("artifacts/best_program.json", "json", "the best program (evoflow-program/1)"),
+        RunFile("artifacts/best_program.txt", "bytes", "the best program as a listing"),
+    ),
     exports=(
         ExportFormat("torch", "a module with one torch.optim.Optimizer subclass (torch and the "
                      "standard library only)", f"{_W}:write_torch"),

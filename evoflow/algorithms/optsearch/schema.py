@@ -1,0 +1,36 @@
+"""Config keys and presets of `optsearch` (plain data: `evoflow list` reads them)."""
+
+from evoflow.config import Param
+
+CANDIDATES = "candidates.jsonl"
+START = "adamw_nobc"  # the warm start (Program 3)
+MODES = ("evolve", "hparam_tune", "random")
+
+SCHEMA = {
+    "mode": Param("evolve", "str", "evolve (regularized evolution), hparam_tune (constants "
+                  "only), random (random programs)", choices=MODES),
+    "population": Param(100, "int", "P: programs kept (the oldest leaves)", check="positive"),
+    "tournament": Param(10, "int", "T: programs drawn per parent choice (1 <= T <= P)",
+                        check="positive"),
+    "batch": Param(16, "int", "candidates trained per iteration (made and applied in order)",
+                   check="positive"),
+    "restart_every": Param(0, "int", "trained candidates between restarts (from the start "
+                           "program and from the best, alternately); 0: never",
+                           check="nonnegative"),
+    "max_generated": Param(50, "int", "per trained candidate, at most this many cache hits "
+                           "before an iteration stops looking for new programs",
+                           check="positive"),
+}
+
+
+def _preset(population, tournament, batch, evaluations, checkpoint_every, **kw):
+    return {"population": population, "tournament": tournament, "batch": batch,
+            "evaluations": evaluations, "log_every": 1, "checkpoint_every": checkpoint_every,
+            **kw}
+
+
+PRESETS = {"digits_mlp": {
+    "tiny": _preset(8, 2, 8, 24, 1),
+    "default": _preset(100, 10, 16, 1000, 5, restart_every=500),
+    "gpu": _preset(1000, 2, 64, 25000, 10, restart_every=10000),  # the paper's P and T
+}}
