@@ -132,7 +132,10 @@ def main() -> None:
           f"{lion['lion_pytorch']:.3f} ms; ratio {lion['evoflow'] / lion['lion_pytorch']:.2f} "
           f"(foreach {lion['evoflow foreach'] / lion['lion_pytorch']:.2f})")
     if args.run:
-        s = json.loads((Path(args.run) / "summary.json").read_text())
+        run = Path(args.run)
+        if not (run / "summary.json").exists():  # the --out folder of one run
+            run = next(run.glob("*/summary.json")).parent
+        s = json.loads((run / "summary.json").read_text())
         print("\nrun rates: " + ", ".join(f"{k} {s.get(k)}" for k in (
             "candidates", "evaluations", "cache_hit_rate", "fec_hit_rate", "invalid_rate",
             "nonfinite_rate", "redundant_rate", "time/wall_s")))

@@ -165,8 +165,10 @@ class PythonAlgorithm:
     def summary(self, metrics: dict) -> dict:
         return {}
 
-    def finalize(self, rng: np.random.Generator, state) -> dict:
-        """{} or {"summary": {...}, "npz" | "json" | "safetensors" | "bytes": {path: content}}."""
+    def finalize(self, rng: np.random.Generator, state, evaluate: Callable) -> dict:
+        """End-of-run work: {} or {"summary": {...}, "npz" | "json" | "safetensors" | "bytes":
+        {path: content}}. `evaluate(genomes, phase=0)` runs the host evaluator on genomes (their
+        payloads) with the individual seeds of a final iteration; it counts no evaluations."""
         return {}
 
 

@@ -15,6 +15,7 @@ import pytest
 
 from evoflow.algorithms.optsearch import executor as ex
 from evoflow.algorithms.optsearch import ir
+from evoflow.algorithms.optsearch.simplify import simplify_exact
 from tests.conftest import cli_env, evoflow, only_run, summary, untimed
 from tests.engine.test_resume import assert_same_run, run_and_kill
 
@@ -138,7 +139,10 @@ def test_tiny_search_writes_its_files_and_counts(tmp_path):
     assert set(status) <= {"ok", "invalid", "cache_hit", "fec_hit", "nonfinite"}
     assert lines[0]["mutation"] == "start"
     best = ir.loads((run / "artifacts" / "best_program.json").read_text())
-    assert ir.program_hash(best) == s["best/program_hash"]
+    raw = ir.loads((run / "artifacts" / "best_program_raw.json").read_text())
+    assert ir.program_hash(best) == ir.program_hash(raw) == s["best/program_hash"]
+    assert best == simplify_exact(raw) and len(best.body) == s["best/statements"]
+    assert ir.program_hash(raw) in {x["program_hash"] for x in lines if x["status"] == "ok"}
     oks = [x for x in lines if x["status"] == "ok"]
     assert s["best/val_loss"] == pytest.approx(-max(x["fitness"] for x in oks))
     assert s["best/beats_baseline"] == (s["best/val_loss"] < -lines[0]["fitness"])

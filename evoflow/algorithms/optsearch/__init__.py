@@ -20,7 +20,10 @@ FAMILY = Family(
         RunFile("candidates.jsonl", "jsonl", "one line per generated candidate (index, parent, "
                 "mutation, program_hash, fingerprint, status, fitness, lr)", append_only=True,
                 record_key="index"),
-        RunFile("artifacts/best_program.json", "json", "the best program (evoflow-program/1)"),
+        RunFile("artifacts/best_program.json", "json", "the best program (evoflow-program/1), "
+                "dead code and repeated values removed"),
+        RunFile("artifacts/best_program_raw.json", "json", "the best program as the search "
+                "found it"),
         RunFile("artifacts/best_program.txt", "bytes", "the best program as a listing"),
     ),
     exports=(

@@ -214,17 +214,23 @@ class ProgramSearch(PythonAlgorithm):
                 "baseline/val_loss")
         return {k: metrics.get(k) for k in keys}
 
-    def finalize(self, rng, state):
+    def finalize(self, rng, state, evaluate):
+        """The best program, raw and with the exact rewrites of `simplify.simplify_exact`
+        (dead code, repeated values: every update unchanged, so its fitness holds)."""
         from evoflow.algorithms.optsearch import ir
+        from evoflow.algorithms.optsearch.simplify import simplify_exact
 
         best = state["best"]
         if best is None:
             return {"summary": {"best/program_hash": None, "best/beats_baseline": False}}
-        prog = ir.parse(best["program"])
+        raw = ir.parse(best["program"])
+        prog = simplify_exact(raw)
         base = state["baseline_val_loss"]
         beats = base is not None and -best["fitness"] < base
         return {"summary": {"best/program_hash": best["program_hash"],
                             "best/beats_baseline": bool(beats),
+                            "best/statements": len(prog.body),
                             "time/compile_s": state["compile_s"]},
-                "json": {"artifacts/best_program.json": prog.to_json()},
+                "json": {"artifacts/best_program.json": prog.to_json(),
+                         "artifacts/best_program_raw.json": raw.to_json()},
                 "bytes": {"artifacts/best_program.txt": ir.text(prog).encode()}}

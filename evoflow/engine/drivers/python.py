@@ -17,6 +17,7 @@ from evoflow.engine.drivers.base import Block, BlockEngine
 from evoflow.tasks.base import Evaluation
 
 INIT, ASK, TELL, FINAL = 0, 1, 2, 3
+FINAL_ITERATION = 2**31 - 1  # the iteration of finalize's evaluations (individual seeds)
 
 
 def call_rng(seed: int, call: int, iteration: int = 0, phase: int = 0) -> np.random.Generator:
@@ -110,7 +111,11 @@ class PythonEngine(BlockEngine):
     def final(self, state, last_metrics: dict) -> dict:
         out = {}
         if hasattr(self.s, "finalize"):
-            out = self.s.finalize(call_rng(self.seed, FINAL), state) or {}
+            def evaluate(genomes: list, phase: int = 0) -> Evaluation:
+                # an iteration no search step uses (they stay below 2**31 - 1), as on device
+                return self._evaluate(genomes, FINAL_ITERATION, phase)
+
+            out = self.s.finalize(call_rng(self.seed, FINAL), state, evaluate) or {}
             self.recorder.write_files(out)
         # (task.summary reads task metrics of JAX-reported points, which this driver has not)
         return {**self.s.summary(last_metrics), **out.get("summary", {})}
