@@ -20,11 +20,14 @@ def test_registered_algorithm_runs_its_tiny_preset(algo):
     state, blocks = engine.advance(engine.initial_state(), 0, 30)
     assert [b.step for b in blocks] == [10, 20, 30]
     per_it = prep.strategy.max_evaluations_per_iteration()
-    assert [int(b.run_evaluations.sum()) for b in blocks] == [10 * per_it, 20 * per_it,
-                                                               30 * per_it]
+    evals = [0] + [int(b.run_evaluations.sum()) for b in blocks]
+    # a fixed batch for most; at most that where generation varies (optsearch's warm start)
+    assert all(0 < b - a <= 10 * per_it for a, b in zip(evals, evals[1:])), evals
+    if algo != "optsearch":
+        assert evals[1:] == [10 * per_it, 20 * per_it, 30 * per_it]
     for b in blocks:
         assert all(math.isfinite(v) for v in b.metrics.values() if isinstance(v, float)), b
     # Each family's headline metric improves (or holds) from the first block to the last.
-    key = "qd_score" if "qd_score" in blocks[0].metrics else "best_gap"
+    key = next(k for k in ("qd_score", "best_gap", "best/val_loss") if k in blocks[0].metrics)
     first, last = blocks[0].metrics[key], blocks[-1].metrics[key]
     assert (last >= first) if key == "qd_score" else (last <= first)

@@ -140,12 +140,36 @@ def test_tiny_search_writes_its_files_and_counts(tmp_path):
     assert lines[0]["mutation"] == "start"
     best = ir.loads((run / "artifacts" / "best_program.json").read_text())
     raw = ir.loads((run / "artifacts" / "best_program_raw.json").read_text())
-    assert ir.program_hash(best) == ir.program_hash(raw) == s["best/program_hash"]
-    assert best == simplify_exact(raw) and len(best.body) == s["best/statements"]
-    assert ir.program_hash(raw) in {x["program_hash"] for x in lines if x["status"] == "ok"}
+    assert ir.program_hash(best) == s["best/program_hash"] and len(best.body) == s["best/statements"]
     oks = [x for x in lines if x["status"] == "ok"]
     assert s["best/val_loss"] == pytest.approx(-max(x["fitness"] for x in oks))
-    assert s["best/beats_baseline"] == (s["best/val_loss"] < -lines[0]["fitness"])
+    # the funnel: the 3 fittest (one per hash) and the start program, retrained on one seed
+    funnel = json.loads((run / "artifacts" / "funnel.json").read_text())
+    rows = funnel["programs"]
+    fittest = sorted(oks, key=lambda x: (-x["fitness"], x["index"]))
+    assert [r["index"] for r in rows[:-1]] == [x["index"] for x in fittest[:3]]  # hashes unique
+    assert rows[-1]["baseline"] and rows[-1]["index"] == 0
+    win = min(rows[:-1], key=lambda r: r["funnel_val_loss"] or float("inf"))
+    assert funnel["winner"] == win["index"] and ir.program_hash(raw) == win["program_hash"]
+    assert s["funnel/baseline_val_loss"] == rows[-1]["funnel_val_loss"]
+    assert s["best/beats_baseline"] == (s["funnel/val_loss"] < s["funnel/baseline_val_loss"])
+    if funnel["pruning"]["kept"]:  # pruned within 0.5% of the winner, on the funnel's seed
+        assert len(best.body) < len(simplify_exact(raw).body)
+        assert s["funnel/val_loss"] <= win["funnel_val_loss"] * 1.005
+    else:
+        assert best == simplify_exact(raw) and s["funnel/val_loss"] == win["funnel_val_loss"]
+    # the winner's funnel loss is its own: retrained by the task on the recorded grid and seed
+    from evoflow.algorithms.optsearch.proxy import ProgramTask
+    cfg = json.loads((run / "config.json").read_text())["config"]
+    before = jax.config.jax_threefry_partitionable  # the run's PRNG setting draws the batches
+    jax.config.update("jax_threefry_partitionable", cfg["threefry_partitionable"])
+    try:
+        again = ProgramTask("digits_mlp", cfg).score(
+            dict(raw.to_json(), default_lr=win["grid_lr"]), funnel["seed"], funnel["size"])
+    finally:
+        jax.config.update("jax_threefry_partitionable", before)
+    assert again["lr"] == raw.default_lr == win["lr"]
+    assert again["val_loss"] == win["funnel_val_loss"]
     assert (run / "artifacts" / "best_program.txt").read_text() == ir.text(best)
     for key in ("fec_hit_rate", "nonfinite_rate", "redundant_rate", "time/compile_count",
                 "time/compile_s", "time/wall_s"):

@@ -22,6 +22,8 @@ FAMILY = Family(
                 record_key="index"),
         RunFile("artifacts/best_program.json", "json", "the best program (evoflow-program/1), "
                 "dead code and repeated values removed"),
+        RunFile("artifacts/funnel.json", "json", "the funnel: programs retrained at the funnel "
+                "size, the winner, pruning"),
         RunFile("artifacts/best_program_raw.json", "json", "the best program as the search "
                 "found it"),
         RunFile("artifacts/best_program.txt", "bytes", "the best program as a listing"),

@@ -123,7 +123,17 @@ class ProgramTask(Task):
                 "compiled": ex.compile_count - before[0], "compile_s": ex.compile_s - before[1]}
 
     def evaluate_host(self, run_data, population, seeds, broadcast=None):
-        rows = [self.score(p, int(s)) for p, s in zip(population, np.asarray(seeds))]
+        """Each payload is a program, or a request {"program": ..., "size": s|m, "seed": n}
+        (the funnel's: another size, and one training seed shared by the programs compared)."""
+        rows = []
+        for p, s in zip(population, np.asarray(seeds)):
+            if "format" in p:  # a bare program
+                rows.append(self.score(p, int(s)))
+            else:
+                size = p.get("size")
+                if size is not None and size not in MLP_SIZES:
+                    raise ValueError(f"request size {size!r}: one of {', '.join(MLP_SIZES)}")
+                rows.append(self.score(p["program"], int(p.get("seed", s)), size))
         loss = np.array([r["val_loss"] for r in rows], np.float64)
         return Evaluation(fitness=np.where(np.isfinite(loss), -loss, -np.inf),
                           extras={k: np.array([r[k] for r in rows], np.float64)

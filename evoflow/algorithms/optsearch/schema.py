@@ -17,6 +17,11 @@ SCHEMA = {
     "restart_every": Param(0, "int", "trained candidates between restarts (from the start "
                            "program and from the best, alternately); 0: never",
                            check="nonnegative"),
+    "funnel": Param(8, "int", "the fittest programs retrained at funnel_size at the end (and "
+                    "the start program); 0: none, the best at the search's size is kept",
+                    check="nonnegative"),
+    "funnel_size": Param("m", "str", "proxy size of the funnel (m: 10x the model and steps)",
+                         choices=("s", "m")),
     "max_generated": Param(50, "int", "per trained candidate, at most this many cache hits "
                            "before an iteration stops looking for new programs",
                            check="positive"),
@@ -30,7 +35,7 @@ def _preset(population, tournament, batch, evaluations, checkpoint_every, **kw):
 
 
 PRESETS = {"digits_mlp": {
-    "tiny": _preset(8, 2, 8, 24, 1),
+    "tiny": _preset(8, 2, 8, 24, 1, funnel=3, funnel_size="s"),
     "default": _preset(100, 10, 16, 1000, 5, restart_every=500),
     "gpu": _preset(1000, 2, 64, 25000, 10, restart_every=10000),  # the paper's P and T
 }}

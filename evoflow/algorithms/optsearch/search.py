@@ -31,6 +31,13 @@ from evoflow.errors import UsageError
 
 STATUSES = ("ok", "invalid", "cache_hit", "fec_hit", "nonfinite")
 
+def _top(top: list, member: dict, k: int) -> list:
+    """The k fittest trained programs, one per program_hash, fittest first (ties: earliest)."""
+    if any(m["program_hash"] == member["program_hash"] for m in top):
+        return top
+    return sorted([*top, member], key=lambda m: (-m["fitness"], m["index"]))[:k]
+
+
 def _finite(v) -> float | None:
     return float(v) if v is not None and math.isfinite(v) else None
 
@@ -58,7 +65,7 @@ class ProgramSearch(PythonAlgorithm):
                 "next_index": 0, "trained": 0, "since_restart": 0, "restarts": 0,
                 "counts": {s: 0 for s in STATUSES} | {"redundant": 0},
                 "compile_count": 0, "compile_s": 0.0, "start": start.to_json(),
-                "best": None, "baseline_val_loss": None}
+                "best": None, "baseline_val_loss": None, "baseline": None, "top": []}
 
     # --- ask: make the batch -------------------------------------------------------------------
     def ask(self, rng, state):
@@ -149,6 +156,9 @@ class ProgramSearch(PythonAlgorithm):
                 state["since_restart"] += 1
                 if state["baseline_val_loss"] is None and c["mutation"] == "start" and f is not None:
                     state["baseline_val_loss"] = -f
+                    state["baseline"] = {"index": c["index"], "fitness": f,
+                                         "program": dict(c["program"], default_lr=lr),
+                                         "program_hash": c["program_hash"]}
             elif c["status"] in ("cache_hit", "fec_hit"):
                 ref = c.pop("ref")
                 res = results[ref["pending"]] if "pending" in ref else ref
@@ -164,6 +174,8 @@ class ProgramSearch(PythonAlgorithm):
                 best = state["best"]
                 if best is None or member["fitness"] > best["fitness"]:
                     state["best"] = member
+                if c["status"] == "ok":
+                    state["top"] = _top(state.get("top", []), member, self.cfg["funnel"])
             records.append(c)
         state.update(population=pop, hash_cache=hash_cache, fec_cache=fec_cache,
                      counts=counts, pending=[])
@@ -215,22 +227,84 @@ class ProgramSearch(PythonAlgorithm):
         return {k: metrics.get(k) for k in keys}
 
     def finalize(self, rng, state, evaluate):
-        """The best program, raw and with the exact rewrites of `simplify.simplify_exact`
-        (dead code, repeated values: every update unchanged, so its fitness holds)."""
+        """The funnel (Chen et al. §2.3), then simplification.
+
+        The `funnel` fittest programs and the start program retrain at `funnel_size` (each
+        over its lr grid, one training seed shared by all: a paired comparison). The best is
+        simplified: exactly (`simplify_exact`: dead code, repeated values), then greedily by
+        training (`simplify.deletions` at the search's size, the same seed: the deletion
+        costing least is kept while the loss stays within PRUNE_TOLERANCE of the exact
+        program's), and the pruned program is kept only if it holds that tolerance at
+        `funnel_size` too. `best/beats_baseline`: its funnel loss is below the start program's.
+        """
         from evoflow.algorithms.optsearch import ir
-        from evoflow.algorithms.optsearch.simplify import simplify_exact
+        from evoflow.algorithms.optsearch.simplify import PRUNE_TOLERANCE, deletions, simplify_exact
 
         best = state["best"]
         if best is None:
             return {"summary": {"best/program_hash": None, "best/beats_baseline": False}}
-        raw = ir.parse(best["program"])
-        prog = simplify_exact(raw)
-        base = state["baseline_val_loss"]
-        beats = base is not None and -best["fitness"] < base
-        return {"summary": {"best/program_hash": best["program_hash"],
-                            "best/beats_baseline": bool(beats),
-                            "best/statements": len(prog.body),
-                            "time/compile_s": state["compile_s"]},
-                "json": {"artifacts/best_program.json": prog.to_json(),
-                         "artifacts/best_program_raw.json": raw.to_json()},
-                "bytes": {"artifacts/best_program.txt": ir.text(prog).encode()}}
+        top = state.get("top") or [best]
+        if not self.cfg["funnel"] or state.get("baseline") is None:
+            return self._artifacts(ir, ir.parse(best["program"]), simplify_exact, best,
+                                   state, None)
+        size, seed = self.cfg["funnel_size"], int(rng.integers(2**31 - 1))
+
+        def losses(programs, at):
+            req = [{"program": p.to_json() if isinstance(p, ir.Program) else p, "seed": seed,
+                    **({"size": at} if at else {})} for p in programs]
+            ev = evaluate(req)
+            return -np.asarray(ev.fitness, np.float64), np.asarray(ev.extras["lr"], np.float64)
+
+        loss, lrs = losses([m["program"] for m in top] + [state["baseline"]["program"]], size)
+        rows = [{"index": m["index"], "program_hash": m["program_hash"],
+                 "search_val_loss": -m["fitness"], "funnel_val_loss": _finite(l),
+                 "grid_lr": m["program"]["default_lr"], "lr": float(r)}
+                for m, l, r in zip([*top, state["baseline"]], loss, lrs)]
+        rows[-1]["baseline"] = True
+        win = int(np.argmin(loss[:-1]))  # first of equals: the fitter in the search
+        raw = ir.parse(dict(top[win]["program"], default_lr=float(lrs[win])))
+        exact = simplify_exact(raw)
+        pruned, tried = exact, 0
+        ref, _ = losses([exact], None)
+        while self.cfg["mode"] != "hparam_tune":  # that baseline keeps its structure
+            cands = deletions(pruned)
+            if not cands:
+                break
+            cl, _ = losses(cands, None)
+            tried += len(cands)
+            j = int(np.argmin(cl))
+            if not (np.isfinite(cl[j]) and cl[j] <= ref[0] * (1 + PRUNE_TOLERANCE)):
+                break
+            pruned = cands[j]
+        final, final_loss = exact, loss[win]
+        if pruned is not exact:
+            pl, plr = losses([pruned], size)
+            if np.isfinite(pl[0]) and pl[0] <= loss[win] * (1 + PRUNE_TOLERANCE):
+                final, final_loss = pruned.replace(default_lr=float(plr[0])), pl[0]
+        funnel = {"size": size, "seed": seed, "programs": rows, "winner": top[win]["index"],
+                  "pruning": {"tried": tried, "statements": [len(exact.body), len(pruned.body)],
+                              "kept": final is not exact}}
+        return self._artifacts(ir, raw, lambda _: final, top[win], state,
+                               (funnel, float(final_loss), float(loss[-1])))
+
+    def _artifacts(self, ir, raw, simplify, member, state, funnel):
+        prog = simplify(raw)
+        if funnel is None:  # no funnel: compared at the search's size
+            base = state["baseline_val_loss"]
+            beats = base is not None and -member["fitness"] < base
+            extra = {}
+        else:
+            doc, final_loss, base_loss = funnel
+            beats = bool(np.isfinite(final_loss) and final_loss < base_loss)
+            extra = {"funnel/val_loss": _finite(final_loss),
+                     "funnel/baseline_val_loss": _finite(base_loss)}
+        out = {"summary": {"best/program_hash": ir.program_hash(prog),
+                           "best/beats_baseline": bool(beats),
+                           "best/statements": len(prog.body),
+                           "time/compile_s": state["compile_s"], **extra},
+               "json": {"artifacts/best_program.json": prog.to_json(),
+                        "artifacts/best_program_raw.json": raw.to_json()},
+               "bytes": {"artifacts/best_program.txt": ir.text(prog).encode()}}
+        if funnel is not None:
+            out["json"]["artifacts/funnel.json"] = funnel[0]
+        return out

@@ -22,8 +22,11 @@ PRUNE_TOLERANCE = 0.005  # a deletion may raise the validation loss by at most 0
 
 
 def strip_dead(prog: ir.Program) -> ir.Program:
-    live = ir.live_statements(prog)
-    return prog.replace(body=tuple(prog.body[i] for i in live))
+    """Live statements only, and the hparams they read (slots stay: their order is the state's
+    layout, which `program_hash` sees)."""
+    body = tuple(prog.body[i] for i in ir.live_statements(prog))
+    read = {a for st in body for a in st.args if isinstance(a, str)}
+    return prog.replace(body=body, hparams={k: v for k, v in prog.hparams.items() if k in read})
 
 
 def _value_numbers(prog: ir.Program):
