@@ -176,6 +176,19 @@ def test_tiny_search_writes_its_files_and_counts(tmp_path):
         assert key in s
     evoflow("export", run, "--format", "torch", "--out", tmp_path / "best.py")
     assert "torch.optim.Optimizer" in (tmp_path / "best.py").read_text()
+    # eval: the final program at its funnel lr, five fixed seeds, on both tasks' test splits
+    rec = json.loads(open(evoflow("eval", run, timeout=300).stdout.split()[-1]).read())
+    assert rec["genome"] == "artifacts/best_program.json"
+    for env in ("digits_mlp", "digits_cnn"):
+        assert len(rec[env]["test_loss"]) == 5 and rec[env]["lr"] == best.default_lr
+    assert rec["digits_mlp"]["mean"] < np.log(10)
+    # viz: the family's program view, with the listing of the final program and the funnel
+    import html
+    import re
+    evoflow("viz", run)
+    page = (run / "report.html").read_text()
+    assert "program" in re.findall(r'<section data-view="([a-z_]+)"', page)
+    assert html.escape(ir.text(best)) in page and "Funnel (size s" in page
 
 
 def test_sigkill_then_resume_equals_uninterrupted_and_devices_do_not_matter(tmp_path):
@@ -218,3 +231,11 @@ def test_bad_search_config_is_one_line_and_writes_nothing(tmp_path, sets, needle
     assert proc.returncode == 2, proc.stderr
     assert needle in proc.stderr and len(proc.stderr.strip().splitlines()) == 1
     assert not (tmp_path / "out").exists()
+
+
+def test_the_loss_of_huge_equal_logits_is_chance_not_zero():
+    """logsumexp(z) - z_y rounds to 0 on logits of -1e8 (float32): a degenerate program would
+    score a perfect loss. log_softmax shifts first."""
+    z = jnp.full((4, 10), -1e8, jnp.float32)
+    y = jnp.arange(4, dtype=jnp.int32)
+    assert float(ex.cross_entropy(z, y)) == pytest.approx(np.log(10), rel=1e-6)

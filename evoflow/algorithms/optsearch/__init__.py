@@ -27,7 +27,11 @@ FAMILY = Family(
         RunFile("artifacts/best_program_raw.json", "json", "the best program as the search "
                 "found it"),
         RunFile("artifacts/best_program.txt", "bytes", "the best program as a listing"),
+        RunFile("artifacts/best_adamw.json", "json", "mode=adamw_tune: the best AdamW setting "
+                "(evoflow-adamw/1) instead of a program"),
     ),
+    evaluator="evoflow.algorithms.optsearch.evaluate",
+    views=("evoflow.algorithms.optsearch.views:views",),
     exports=(
         ExportFormat("torch", "a module with one torch.optim.Optimizer subclass (torch and the "
                      "standard library only)", f"{_W}:write_torch"),

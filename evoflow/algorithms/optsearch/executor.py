@@ -170,7 +170,10 @@ class CNN:
 
 
 def cross_entropy(z, y):
-    return jnp.mean(jax.nn.logsumexp(z, axis=-1) - jnp.take_along_axis(z, y[:, None], 1)[:, 0])
+    """Mean cross-entropy through log_softmax, which shifts by the max first: logsumexp(z) - z_y
+    on huge equal logits (a degenerate program drove them to -1e8) rounds to 0 in float32, a
+    perfect loss the search would select."""
+    return -jnp.mean(jnp.take_along_axis(jax.nn.log_softmax(z, axis=-1), y[:, None], 1)[:, 0])
 
 
 # --- one statement on rows ----------------------------------------------------------------------
@@ -259,9 +262,20 @@ def schedule(t, steps: int, warmup: float):
     return jnp.where(t < w, warm, cos)
 
 
-def make_trainer(proxy: Proxy, data: dict, static_enc: Encoded | None = None):
+def _adamw(consts):
+    """optax.adamw without its learning rate (the schedule's value scales the update)."""
+    import optax
+
+    wd, b1, b2, eps = consts[0], consts[1], consts[2], consts[3]
+    return optax.chain(optax.scale_by_adam(b1, b2, eps), optax.add_decayed_weights(wd))
+
+
+def make_trainer(proxy: Proxy, data: dict, static_enc: Encoded | None = None,
+                 rule: str = "program"):
     """A jitted `train(enc, lrs, seeds) -> (final eval loss (L, S), steps run (L, S))` over the
-    grid lrs (L,) x seeds (S,). `data`: x_train, y_train, x_eval, y_eval (numpy)."""
+    grid lrs (L,) x seeds (S,). `data`: x_train, y_train, x_eval, y_eval (numpy). `rule`:
+    "program" (an `Encoded` program; unrolled if `static_enc` is given) or "adamw" (an
+    `adamw.AdamWSetting`: optax.adamw, its weight decay, betas and eps traced)."""
     model = proxy.model
     sizes = np.asarray(model.leaf_sizes)
     D = int(sizes.sum())
@@ -273,33 +287,45 @@ def make_trainer(proxy: Proxy, data: dict, static_enc: Encoded | None = None):
     n_tr = x_tr.shape[0]
     loss_grad = jax.value_and_grad(lambda th, xb, yb: cross_entropy(model.apply(th, xb), yb))
     static = static_enc is not None
+    adamw = rule == "adamw"
+
+    def init_state(theta, consts):
+        if adamw:
+            return _adamw(consts).init(theta)
+        return jnp.zeros((ir.MAX_SLOTS, D), jnp.float32)
+
+    def update(enc, consts, theta, g, lr_t, state):
+        """(the step's update, the new optimizer state): w <- w - update."""
+        if adamw:
+            u, state = _adamw(consts).update(g, state, theta)
+            return lr_t * u, state
+        regs = jnp.zeros((N_REG, D), jnp.float32)
+        regs = regs.at[0].set(theta).at[1].set(g).at[2].set(jnp.full(D, lr_t))
+        regs = regs.at[3:3 + ir.MAX_SLOTS].set(state)
+        regs = _run_statements(static_enc if static else enc, regs, consts, branches, static)
+        upd = regs[static_enc.update_reg] if static else regs[enc["update_reg"]]
+        return upd, regs[3:3 + ir.MAX_SLOTS]
 
     def one(enc, consts, lr, seed):
         key = jax.random.key(seed)
         theta = model.init(jax.random.fold_in(key, 0)).astype(jnp.float32)
-        slots = jnp.zeros((ir.MAX_SLOTS, D), jnp.float32)
 
         def cond(c):
             return (c[3] < proxy.steps) & c[2]
 
         def body(c):
-            theta, slots, ok, t = c
+            theta, state, ok, t = c
             idx = jax.random.randint(jax.random.fold_in(jax.random.fold_in(key, 1), t),
                                      (proxy.batch,), 0, n_tr)
             loss, g = loss_grad(theta, x_tr[idx], y_tr[idx])
             lr_t = lr * schedule(t, proxy.steps, proxy.warmup)
-            regs = jnp.zeros((N_REG, D), jnp.float32)
-            regs = regs.at[0].set(theta).at[1].set(g).at[2].set(jnp.full(D, lr_t))
-            regs = regs.at[3:3 + ir.MAX_SLOTS].set(slots)
-            regs = _run_statements(static_enc if static else enc, regs, consts, branches,
-                                   static)
-            upd = regs[static_enc.update_reg] if static else regs[enc["update_reg"]]
+            upd, state = update(enc, consts, theta, g, lr_t, state)
             new_theta = theta - upd
             ok = jnp.isfinite(loss) & jnp.all(jnp.isfinite(new_theta))
-            return new_theta, regs[3:3 + ir.MAX_SLOTS], ok, t + 1
+            return new_theta, state, ok, t + 1
 
-        theta, _, ok, t = jax.lax.while_loop(cond, body, (theta, slots, jnp.bool_(True),
-                                                          jnp.int32(0)))
+        theta, _, ok, t = jax.lax.while_loop(
+            cond, body, (theta, init_state(theta, consts), jnp.bool_(True), jnp.int32(0)))
         ev = cross_entropy(model.apply(theta, x_ev), y_ev)
         return jnp.where(ok & jnp.isfinite(ev), ev, jnp.inf), t
 
@@ -309,10 +335,15 @@ def make_trainer(proxy: Proxy, data: dict, static_enc: Encoded | None = None):
     def train(enc, consts, lrs, seeds):
         return grid(enc, consts.astype(jnp.float32), lrs.astype(jnp.float32), seeds)
 
-    def call(enc: Encoded, lrs, seeds):
-        arrays = {"ops": enc.ops, "args": enc.args, "is_const": enc.is_const, "full": enc.full,
-                  "outs": enc.outs, "n": np.int32(enc.n), "update_reg": np.int32(enc.update_reg)}
-        loss, steps = train({} if static else arrays, enc.consts, np.asarray(lrs, np.float32),
+    def call(enc, lrs, seeds):
+        if adamw:
+            arrays, consts = {}, np.array([enc.weight_decay, enc.b1, enc.b2, enc.eps])
+        else:
+            arrays = {} if static else {
+                "ops": enc.ops, "args": enc.args, "is_const": enc.is_const, "full": enc.full,
+                "outs": enc.outs, "n": np.int32(enc.n), "update_reg": np.int32(enc.update_reg)}
+            consts = enc.consts
+        loss, steps = train(arrays, consts, np.asarray(lrs, np.float32),
                             np.asarray(seeds, np.uint32))
         return np.asarray(loss, np.float64), np.asarray(steps)
 
@@ -331,19 +362,23 @@ class Executor:
         self.compile_count = 0
         self.compile_s = 0.0
 
-    def train(self, prog: ir.Program, lrs, seeds) -> tuple[np.ndarray, np.ndarray]:
-        """Eval losses (L, S) (inf where training diverged) and steps run (L, S)."""
+    def train(self, prog, lrs, seeds) -> tuple[np.ndarray, np.ndarray]:
+        """Eval losses (L, S) (inf where training diverged) and steps run (L, S) of a program
+        (`ir.Program`) or an AdamW setting (`adamw.AdamWSetting`, one compile for all)."""
         import time
 
-        enc = encode(prog)
-        if self.kind == "interpret":
-            fn, key = self._interpret, None
+        from evoflow.algorithms.optsearch.adamw import AdamWSetting
+
+        if isinstance(prog, AdamWSetting):
+            enc, key, rule = prog, "adamw", "adamw"
         else:
-            key = ir.structure_hash(prog)
-            fn = self._compiled.get(key)
+            enc, rule = encode(prog), "program"
+            key = None if self.kind == "interpret" else ir.structure_hash(prog)
+        fn = self._interpret if key is None else self._compiled.get(key)
         if fn is None:
             t0 = time.perf_counter()
-            fn = make_trainer(self.proxy, self.data, None if key is None else enc)
+            static = enc if rule == "program" and key is not None else None
+            fn = make_trainer(self.proxy, self.data, static, rule)
             out = fn(enc, lrs, seeds)  # compiles
             self.compile_s += time.perf_counter() - t0
             self.compile_count += 1

@@ -6,7 +6,8 @@ scaled to [0, 1], one fixed stratified split of 1,077 train / 360 validation / 3
 (`train_test_split(..., stratify=y, random_state=0)` twice), independent of `--seed` and of the
 `digits` env of CBO, which keeps its own split.
 
-A candidate is a program (evoflow-program/1 JSON). It trains over an lr grid (its `default_lr`
+A candidate is a program (evoflow-program/1 JSON), or for the `adamw_tune` baseline an AdamW
+setting (`adamw.py`). It trains over an lr grid (its `default_lr`
 times `lr_grid`) x `train_seeds` seeds, each for the size's steps on mini-batches of 64 with a
 5% linear warm-up then cosine decay feeding `lr`; its fitness is minus the mean validation loss
 at the best grid lr, which becomes its `default_lr`. A diverged pair (non-finite loss or
@@ -52,6 +53,13 @@ def proxy_for(env: str, size: str):
         return Proxy(CNN(), CNN_STEPS)
     sizes, steps = MLP_SIZES[size]
     return Proxy(MLP(sizes), steps)
+
+
+def parse_genome(obj):
+    """A candidate's JSON: an `ir.Program` (evoflow-program/1) or an `adamw.AdamWSetting`."""
+    from evoflow.algorithms.optsearch import adamw, ir
+
+    return adamw.parse(obj) if adamw.is_setting(obj) else ir.parse(obj)
 
 
 SCHEMA = {
@@ -109,10 +117,9 @@ class ProgramTask(Task):
                 ).astype(np.uint32)
 
     def score(self, program: dict, seed: int, size: str | None = None) -> dict:
-        """Train one candidate: {val_loss, lr, compiled, compile_s}."""
-        from evoflow.algorithms.optsearch import ir
-
-        prog = ir.parse(program)
+        """Train one candidate (a program, or an AdamW setting): {val_loss, lr, compiled,
+        compile_s}."""
+        prog = parse_genome(program)
         ex = self.executor(size)
         before = (ex.compile_count, ex.compile_s)
         lrs = prog.default_lr * np.asarray(self.cfg["lr_grid"], np.float64)

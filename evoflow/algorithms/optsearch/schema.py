@@ -4,11 +4,13 @@ from evoflow.config import Param
 
 CANDIDATES = "candidates.jsonl"
 START = "adamw_nobc"  # the warm start (Program 3)
-MODES = ("evolve", "hparam_tune", "random")
+MODES = ("evolve", "hparam_tune", "random", "adamw_tune")
+ADAMW_FILE = "artifacts/best_adamw.json"  # adamw_tune's result: an AdamW setting
 
 SCHEMA = {
     "mode": Param("evolve", "str", "evolve (regularized evolution), hparam_tune (constants "
-                  "only), random (random programs)", choices=MODES),
+                  "only), random (random programs), adamw_tune (optax.adamw over lr x weight "
+                  "decay)", choices=MODES),
     "population": Param(100, "int", "P: programs kept (the oldest leaves)", check="positive"),
     "tournament": Param(10, "int", "T: programs drawn per parent choice (1 <= T <= P)",
                         check="positive"),

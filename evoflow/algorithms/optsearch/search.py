@@ -12,7 +12,8 @@ dead code and renaming) and by `fingerprint` (AutoML-Zero's FEC: equal updates o
 problem). A hit costs no training and no budget: `evaluations` counts trained candidates.
 
 Modes: `evolve`; `hparam_tune` (constants only: the structure never changes); `random` (every
-candidate a random program). Each generated candidate, invalid tries included, is one line of
+candidate a random program); `adamw_tune` (`optax.adamw` with bias correction and eps, its
+learning rate and weight decay rescaled by the same evolution: `adamw.py`). Each generated candidate, invalid tries included, is one line of
 the append-only `candidates.jsonl`.
 
 Plain Python over JSON genomes (the engine's `python` driver); training runs on the host
@@ -26,7 +27,8 @@ import math
 import numpy as np
 
 from evoflow.algorithms.base import PythonAlgorithm
-from evoflow.algorithms.optsearch.schema import CANDIDATES, START
+from evoflow.algorithms.optsearch.schema import ADAMW_FILE, CANDIDATES, START
+from evoflow.algorithms.optsearch.simplify import PRUNE_TOLERANCE
 from evoflow.errors import UsageError
 
 STATUSES = ("ok", "invalid", "cache_hit", "fec_hit", "nonfinite")
@@ -53,24 +55,37 @@ class ProgramSearch(PythonAlgorithm):
         if t > p:
             raise UsageError(f"--set tournament={t}: must be <= population ({p})")
 
+    @property
+    def _genome(self):
+        """The module over this mode's genomes: parse, program_hash, fingerprint."""
+        from evoflow.algorithms.optsearch import adamw, ir
+
+        return adamw if self.cfg["mode"] == "adamw_tune" else ir
+
     def max_evaluations_per_iteration(self) -> int:
         return self.cfg["batch"]
 
     # --- state ---------------------------------------------------------------------------------
     def init(self, rng):
-        from evoflow.algorithms.optsearch import ir
+        from evoflow.algorithms.optsearch import adamw, ir
 
-        start = ir.load(START)
+        start = adamw.START if self.cfg["mode"] == "adamw_tune" else ir.load(START)
+        # the funnel's baseline: the start program at its search-tuned lr (set by tell); for
+        # adamw_tune, adamw_nobc at its own default lr (the funnel tunes lr around it)
+        baseline = None
+        if self.cfg["mode"] == "adamw_tune":
+            nobc = ir.load(START)
+            baseline = {"index": None, "fitness": None, "program": nobc.to_json(),
+                        "program_hash": ir.program_hash(nobc)}
         return {"population": [], "hash_cache": {}, "fec_cache": {}, "pending": [],
                 "next_index": 0, "trained": 0, "since_restart": 0, "restarts": 0,
                 "counts": {s: 0 for s in STATUSES} | {"redundant": 0},
                 "compile_count": 0, "compile_s": 0.0, "start": start.to_json(),
-                "best": None, "baseline_val_loss": None, "baseline": None, "top": []}
+                "best": None, "baseline_val_loss": None, "baseline": baseline, "top": []}
 
     # --- ask: make the batch -------------------------------------------------------------------
     def ask(self, rng, state):
-        from evoflow.algorithms.optsearch import ir
-
+        g = self._genome
         state = dict(state, counts=dict(state["counts"]))
         pending: list[dict] = []
         pop = state["population"]
@@ -84,7 +99,7 @@ class ProgramSearch(PythonAlgorithm):
         cap = self.cfg["max_generated"] * want
         while trainees < want and len(pending) < cap:
             if not pop and not state["trained"] and not pending:  # the warm start
-                prog, parent, kind, invalid, redundant = (ir.parse(state["start"]), None,
+                prog, parent, kind, invalid, redundant = (g.parse(state["start"]), None,
                                                           "start", 0, 0)
             elif not pop and self.cfg["mode"] != "random":
                 break  # wait for the start program's fitness
@@ -94,7 +109,7 @@ class ProgramSearch(PythonAlgorithm):
                 pending.append(self._line(index, parent, kind, None, None, "invalid"))
                 index += 1
             state["counts"]["redundant"] = state["counts"]["redundant"] + redundant
-            h, fp = ir.program_hash(prog), ir.fingerprint(prog)
+            h, fp = g.program_hash(prog), g.fingerprint(prog)
             line = self._line(index, parent, kind, h, fp, None)
             line["program"] = prog.to_json()
             if h in seen_hash:
@@ -111,7 +126,7 @@ class ProgramSearch(PythonAlgorithm):
         return [c["program"] for c in pending if c["status"] == "train"], state
 
     def _child(self, rng, pop):
-        from evoflow.algorithms.optsearch import ir
+        from evoflow.algorithms.optsearch import adamw, ir
         from evoflow.algorithms.optsearch.mutation import mutate, random_program
 
         if self.cfg["mode"] == "random":
@@ -119,6 +134,9 @@ class ProgramSearch(PythonAlgorithm):
         t = min(self.cfg["tournament"], len(pop))
         drawn = rng.choice(len(pop), size=t, replace=False)
         parent = pop[max(drawn, key=lambda i: (pop[i]["fitness"], -i))]
+        if self.cfg["mode"] == "adamw_tune":
+            child = adamw.mutate(adamw.parse(parent["program"]), rng)
+            return child, parent["index"], "rescale_constant", 0, 0
         m = mutate(ir.parse(parent["program"]), rng,
                    mode="hparam_tune" if self.cfg["mode"] == "hparam_tune" else "evolve")
         return (m.program, parent["index"], m.kind, m.invalid, m.redundant)
@@ -156,6 +174,7 @@ class ProgramSearch(PythonAlgorithm):
                 state["since_restart"] += 1
                 if state["baseline_val_loss"] is None and c["mutation"] == "start" and f is not None:
                     state["baseline_val_loss"] = -f
+                if state["baseline"] is None and c["mutation"] == "start" and f is not None:
                     state["baseline"] = {"index": c["index"], "fitness": f,
                                          "program": dict(c["program"], default_lr=lr),
                                          "program_hash": c["program_hash"]}
@@ -186,14 +205,13 @@ class ProgramSearch(PythonAlgorithm):
 
     def _restart(self, state) -> None:
         """Population back to one program: the start program, then the best, alternately."""
-        from evoflow.algorithms.optsearch import ir
-
         state["restarts"] += 1
         state["since_restart"] = 0
         if state["restarts"] % 2 and state["best"] is not None:
             state["population"] = [state["best"]]
         else:
-            h = ir.program_hash(ir.parse(state["start"]))
+            g = self._genome
+            h = g.program_hash(g.parse(state["start"]))
             start = next((m for m in [state["best"], *state["population"]]
                           if m and m["program_hash"] == h), None)
             state["population"] = [start or state["best"]]
@@ -229,66 +247,87 @@ class ProgramSearch(PythonAlgorithm):
     def finalize(self, rng, state, evaluate):
         """The funnel (Chen et al. §2.3), then simplification.
 
-        The `funnel` fittest programs and the start program retrain at `funnel_size` (each
-        over its lr grid, one training seed shared by all: a paired comparison). The best is
-        simplified: exactly (`simplify_exact`: dead code, repeated values), then greedily by
-        training (`simplify.deletions` at the search's size, the same seed: the deletion
-        costing least is kept while the loss stays within PRUNE_TOLERANCE of the exact
-        program's), and the pruned program is kept only if it holds that tolerance at
-        `funnel_size` too. `best/beats_baseline`: its funnel loss is below the start program's.
+        The `funnel` fittest programs and the baseline (the start program at its search-tuned
+        lr) retrain at `funnel_size` (each over its lr grid, one training seed shared by all: a
+        paired comparison). The best is simplified: exactly (`simplify_exact`: dead code,
+        repeated values), then greedily by training (`simplify.deletions` at the search's size,
+        the same seed: the deletion costing least is kept while the loss stays within
+        PRUNE_TOLERANCE of the exact program's), and the pruned program is kept only if it
+        holds that tolerance at `funnel_size` too. `best/beats_baseline`: its funnel loss is
+        below the baseline's. `hparam_tune` keeps its structure; `adamw_tune` (a setting, not a
+        program) is funnelled but not simplified.
         """
-        from evoflow.algorithms.optsearch import ir
-        from evoflow.algorithms.optsearch.simplify import PRUNE_TOLERANCE, deletions, simplify_exact
+        from evoflow.algorithms.optsearch.simplify import simplify_exact
 
         best = state["best"]
         if best is None:
             return {"summary": {"best/program_hash": None, "best/beats_baseline": False}}
+        is_program = self.cfg["mode"] != "adamw_tune"
+        parse = self._genome.parse
         top = state.get("top") or [best]
         if not self.cfg["funnel"] or state.get("baseline") is None:
-            return self._artifacts(ir, ir.parse(best["program"]), simplify_exact, best,
-                                   state, None)
+            raw = parse(best["program"])
+            return self._artifacts(raw, simplify_exact(raw) if is_program else raw, best, state,
+                                   None)
         size, seed = self.cfg["funnel_size"], int(rng.integers(2**31 - 1))
+        state = dict(state)  # the funnel's compiles count in time/compile_*
 
         def losses(programs, at):
-            req = [{"program": p.to_json() if isinstance(p, ir.Program) else p, "seed": seed,
+            req = [{"program": p if isinstance(p, dict) else p.to_json(), "seed": seed,
                     **({"size": at} if at else {})} for p in programs]
             ev = evaluate(req)
+            state["compile_count"] += int(np.sum(ev.extras["compiled"]))
+            state["compile_s"] += float(np.sum(ev.extras["compile_s"]))
             return -np.asarray(ev.fitness, np.float64), np.asarray(ev.extras["lr"], np.float64)
 
         loss, lrs = losses([m["program"] for m in top] + [state["baseline"]["program"]], size)
         rows = [{"index": m["index"], "program_hash": m["program_hash"],
-                 "search_val_loss": -m["fitness"], "funnel_val_loss": _finite(l),
-                 "grid_lr": m["program"]["default_lr"], "lr": float(r)}
+                 "search_val_loss": None if m["fitness"] is None else -m["fitness"],
+                 "funnel_val_loss": _finite(l), "grid_lr": m["program"]["default_lr"],
+                 "lr": float(r)}
                 for m, l, r in zip([*top, state["baseline"]], loss, lrs)]
         rows[-1]["baseline"] = True
         win = int(np.argmin(loss[:-1]))  # first of equals: the fitter in the search
-        raw = ir.parse(dict(top[win]["program"], default_lr=float(lrs[win])))
-        exact = simplify_exact(raw)
-        pruned, tried = exact, 0
-        ref, _ = losses([exact], None)
-        while self.cfg["mode"] != "hparam_tune":  # that baseline keeps its structure
-            cands = deletions(pruned)
-            if not cands:
-                break
-            cl, _ = losses(cands, None)
-            tried += len(cands)
-            j = int(np.argmin(cl))
-            if not (np.isfinite(cl[j]) and cl[j] <= ref[0] * (1 + PRUNE_TOLERANCE)):
-                break
-            pruned = cands[j]
-        final, final_loss = exact, loss[win]
-        if pruned is not exact:
-            pl, plr = losses([pruned], size)
-            if np.isfinite(pl[0]) and pl[0] <= loss[win] * (1 + PRUNE_TOLERANCE):
-                final, final_loss = pruned.replace(default_lr=float(plr[0])), pl[0]
-        funnel = {"size": size, "seed": seed, "programs": rows, "winner": top[win]["index"],
-                  "pruning": {"tried": tried, "statements": [len(exact.body), len(pruned.body)],
-                              "kept": final is not exact}}
-        return self._artifacts(ir, raw, lambda _: final, top[win], state,
+        raw = parse(dict(top[win]["program"], default_lr=float(lrs[win])))
+        final, final_loss = raw, loss[win]
+        funnel = {"size": size, "seed": seed, "programs": rows, "winner": top[win]["index"]}
+        if is_program:
+            exact = simplify_exact(raw)
+            final = exact
+            pruned, tried = exact, 0
+            if self.cfg["mode"] != "hparam_tune":  # that baseline keeps its structure
+                pruned, tried = self._prune(exact, lambda ps: losses(ps, None)[0])
+            if pruned is not exact:
+                pl, plr = losses([pruned], size)
+                if np.isfinite(pl[0]) and pl[0] <= loss[win] * (1 + PRUNE_TOLERANCE):
+                    final, final_loss = pruned.replace(default_lr=float(plr[0])), pl[0]
+            funnel["pruning"] = {"tried": tried, "statements": [len(exact.body),
+                                                                len(pruned.body)],
+                                 "kept": final is not exact}
+        return self._artifacts(raw, final, top[win], state,
                                (funnel, float(final_loss), float(loss[-1])))
 
-    def _artifacts(self, ir, raw, simplify, member, state, funnel):
-        prog = simplify(raw)
+    @staticmethod
+    def _prune(exact, losses):
+        """Greedy deletion: (the pruned program, deletions trained)."""
+        from evoflow.algorithms.optsearch.simplify import deletions
+
+        ref = losses([exact])[0]
+        pruned, tried = exact, 0
+        while True:
+            cands = deletions(pruned)
+            if not cands:
+                return pruned, tried
+            cl = losses(cands)
+            tried += len(cands)
+            j = int(np.argmin(cl))
+            if not (np.isfinite(cl[j]) and cl[j] <= ref * (1 + PRUNE_TOLERANCE)):
+                return pruned, tried
+            pruned = cands[j]
+
+    def _artifacts(self, raw, final, member, state, funnel):
+        from evoflow.algorithms.optsearch import adamw, ir
+
         if funnel is None:  # no funnel: compared at the search's size
             base = state["baseline_val_loss"]
             beats = base is not None and -member["fitness"] < base
@@ -298,13 +337,18 @@ class ProgramSearch(PythonAlgorithm):
             beats = bool(np.isfinite(final_loss) and final_loss < base_loss)
             extra = {"funnel/val_loss": _finite(final_loss),
                      "funnel/baseline_val_loss": _finite(base_loss)}
-        out = {"summary": {"best/program_hash": ir.program_hash(prog),
-                           "best/beats_baseline": bool(beats),
-                           "best/statements": len(prog.body),
-                           "time/compile_s": state["compile_s"], **extra},
-               "json": {"artifacts/best_program.json": prog.to_json(),
-                        "artifacts/best_program_raw.json": raw.to_json()},
-               "bytes": {"artifacts/best_program.txt": ir.text(prog).encode()}}
+        if isinstance(final, adamw.AdamWSetting):
+            out = {"summary": {"best/program_hash": None, "best/statements": None},
+                   "json": {ADAMW_FILE: final.to_json()}, "bytes": {}}
+        else:
+            out = {"summary": {"best/program_hash": ir.program_hash(final),
+                               "best/statements": len(final.body)},
+                   "json": {"artifacts/best_program.json": final.to_json(),
+                            "artifacts/best_program_raw.json": raw.to_json()},
+                   "bytes": {"artifacts/best_program.txt": ir.text(final).encode()}}
+        out["summary"].update({"best/beats_baseline": bool(beats),
+                               "time/compile_count": state["compile_count"],
+                               "time/compile_s": state["compile_s"], **extra})
         if funnel is not None:
             out["json"]["artifacts/funnel.json"] = funnel[0]
         return out

@@ -7,6 +7,7 @@ from __future__ import annotations
 import sys
 from pathlib import Path
 
+from evoflow.algorithms.optsearch.schema import ADAMW_FILE
 from evoflow.errors import RunStateError
 
 BEST = "artifacts/best_program.json"
@@ -18,6 +19,9 @@ def _program(run: Path | None, opts: dict):
     if run is None:
         return ir.load(opts["--program"])
     path = Path(run) / BEST
+    if not path.is_file() and (Path(run) / ADAMW_FILE).is_file():
+        raise RunStateError(f"{run}: a mode=adamw_tune run; its result is an optax.adamw "
+                            f"setting ({ADAMW_FILE}), not a program to export")
     if not path.is_file():
         raise RunStateError(f"{run}: no {BEST} (the run has not finished a search yet)")
     try:
