@@ -64,7 +64,7 @@ def rate(kind: str, progs, task) -> dict:
             "compile_s": ex.compile_s}
 
 
-def lion_step_ms(rounds: int = 5, steps: int = 200) -> dict:
+def lion_step_ms(rounds: int = 9, steps: int = 200) -> dict:
     import torch
     from lion_pytorch import Lion as RefLion
 

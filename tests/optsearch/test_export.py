@@ -285,6 +285,80 @@ def test_optax_exports_match_optax_lion_and_the_reference(tmp_path):
     assert not bad and len(res["ops"]) == len(programs.op_programs()), bad
 
 
+# The step's plan: the update folded into the weight update, calls in place on values that
+# nothing reads later, slots' storage written in place; each program below is one of its cases.
+PLAN_CASES = {
+    "slot_in_place_twice": (["m"], [("m", "mul", "m", 0.9), ("m", "add", "m", "g"),
+                                    ("update", "mul", "m", "lr")]),
+    "slot_read_after": (["m"], [("c", "interp", "g", "m", 0.9), ("c", "sign", "c"),
+                                ("m", "interp", "g", "m", 0.99), ("d", "mul", "w", 0.1),
+                                ("c", "add", "c", "d"), ("update", "mul", "c", "lr")]),
+    "slot_midway_is_update": (["m"], [("m", "mul", "m", 0.5), ("update", "mul", "m", "lr"),
+                                      ("m", "add", "m", "g")]),
+    "slots_swap": (["m", "v"], [("c", "add", "m", "g"), ("m", "mul", "v", 0.5),
+                                ("v", "mul", "c", 0.25), ("d", "add", "m", "v"),
+                                ("update", "mul", "d", "lr")]),
+    "slot_end_value_elsewhere": (["m"], [("c", "mul", "m", 0.5), ("m", "sign", "g"),
+                                         ("c", "add", "c", "m"), ("update", "mul", "c", "lr")]),
+    "term_renamed_later": (["m"], [("c", "sign", "g"), ("c", "add", "c", "m"),
+                                   ("update", "mul", "c", "lr"), ("c", "mul", "m", 0.5),
+                                   ("m", "add", "c", "g")]),
+    "scalar_renamed": ([], [("s", "add", "hb", 1.0), ("a", "mul", "g", "s"),
+                            ("s", "mul", "s", 2.0), ("update", "mul", "a", "s")]),
+    "scalar_shadowed": ([], [("update", "cube", "hb"), ("update", "power", "g", "update"),
+                             ("update", "mul", "update", "lr")]),
+    "global_then_elementwise": (["m"], [("n", "global_norm", "g"), ("n", "add", "n", 1.0),
+                                        ("a", "div", "g", "n"), ("m", "interp", "a", "m", 0.5),
+                                        ("update", "mul", "m", "lr")]),
+    "norm_in_place": ([], [("n", "norm", "g"), ("n", "add", "n", 1.0), ("a", "mul", "g", "n"),
+                           ("update", "mul", "a", "lr")]),
+    "argument_twice": ([], [("c", "mul", "g", 2.0), ("d", "interp", "c", "c", 0.3),
+                            ("e", "cube", "d"), ("update", "mul", "e", "lr")]),
+    "weights_only": ([], [("update", "mul", "w", "lr")]),
+    "scalar_update": ([], [("update", "mul", "lr", 0.5)]),
+    "minus_w": ([], [("t", "sign", "g"), ("a", "mul", "t", "lr"), ("update", "sub", "a", "w")]),
+    "divide_in_place": (["v"], [("g2", "square", "g"), ("v", "interp", "g2", "v", 0.9),
+                                ("s", "sqrt", "v"), ("u", "div", "g", "s"),
+                                ("d", "mul", "w", "hb"), ("u", "sub", "u", "d"),
+                                ("update", "mul", "lr", "u")]),
+}
+
+
+@pytest.mark.parametrize("case", list(PLAN_CASES))
+def test_step_plan_cases_match_the_interpreter(tmp_path, monkeypatch, case):
+    monkeypatch.setenv("EXPORT_TMP", str(tmp_path))
+    state, body = PLAN_CASES[case]
+    prog = ir.parse({"format": ir.FORMAT, "name": f"plan_{case}", "state": state,
+                     "hparams": {"hb": 0.3}, "default_lr": 0.01,
+                     "body": [{"out": o, "op": op, "args": list(a)} for o, op, *a in body]})
+    w, gs = programs.problem(steps=4)
+    want = programs.reference(prog, w, gs)
+    for foreach in (False, True):
+        got = _run_torch(prog, w, gs, foreach)
+        err = max(float(np.max(np.abs(a - b) / (1 + np.abs(b)))) for a, b in zip(got, want))
+        assert err <= 1e-12, (foreach, err)
+
+
+def test_the_cpu_default_is_one_loop_that_keeps_the_state_tensors(lion_mod, monkeypatch):
+    net, x, y = mlp(torch.float32)
+    opt = lion_mod.Lion(net.parameters(), lr=1e-3, weight_decay=0.1)
+    torch.nn.functional.cross_entropy(net(x), y).backward()
+    opt.step()
+    slots = {id(p): s["m"] for p, s in opt.state.items()}
+    data = {id(p): p.data_ptr() for p in net.parameters()}
+
+    def refuse(*args, **kwargs):
+        raise AssertionError("foreach on CPU with foreach=None")
+
+    for name in ("_foreach_mul_", "_foreach_add_", "_foreach_mul", "_foreach_sign_"):
+        monkeypatch.setattr(torch, name, refuse)
+    for _ in range(3):
+        opt.step()
+    assert all(s["m"] is slots[id(p)] and s["m"].dtype == torch.float32 and
+               s["m"].shape == p.shape for p, s in opt.state.items())
+    assert all(p.data_ptr() == data[id(p)] for p in net.parameters())
+
+
 def test_notes_flag_per_tensor_and_global_ops():
     prog = programs.op_programs()["norm"]
     assert any("per tensor" in n for n in export.notes(prog))
