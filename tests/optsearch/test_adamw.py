@@ -104,6 +104,9 @@ def test_adamw_tune_writes_its_setting_and_eval_tests_it(tmp_path):
     assert proc.returncode == 2 and "adamw_tune" in proc.stderr
     assert not (tmp_path / "x.py").exists()
 
+    evoflow("viz", run)  # the program view shows the setting
+    assert "optax.adamw(learning_rate=schedule * " in (run / "report.html").read_text()
+
     out = evoflow("eval", run, timeout=300).stdout.strip().splitlines()[-1]
     rec = json.loads(open(out).read())
     assert rec["genome"] == "artifacts/best_adamw.json" and rec["seeds"] == list(range(1000, 1005))

@@ -29,19 +29,15 @@ CSS = ("#program-progress{height:320px}#program-listing{background:#f7f7f7;paddi
 
 def _listing(run) -> str:
     from evoflow.algorithms.optsearch import adamw, ir
+    from evoflow.algorithms.optsearch.schema import ADAMW_FILE
 
-    prog = run.files.get("artifacts/best_program.json")
-    if prog is not None:
-        try:
-            return ir.text(ir.parse(prog))
-        except ir.ProgramError as e:
-            return f"artifacts/best_program.json: {e}"
-    setting = run.files.get("artifacts/best_adamw.json")
-    if setting is not None:
-        try:
-            return adamw.text(adamw.parse(setting))
-        except ir.ProgramError as e:
-            return f"artifacts/best_adamw.json: {e}"
+    for name, kind in (("artifacts/best_program.json", ir), (ADAMW_FILE, adamw)):
+        obj = run.files.get(name)
+        if obj is not None:
+            try:
+                return kind.text(kind.parse(obj))
+            except ir.ProgramError as e:
+                return f"{name}: {e}"
     return "no result yet (the run has not finished its search)"
 
 
