@@ -34,6 +34,7 @@ TASKS: dict[str, TaskEntry] = {
     "point_omni": TaskEntry("evoflow.tasks.point_mass", "PointOmni", ("descriptor", "policy")),
     **{name: TaskEntry("evoflow.tasks.brax_qd", "BraxQD", ("descriptor", "policy"), (name,))
        for name in _BRAX_QD},
+    "deceptive_maze": TaskEntry("evoflow.tasks.maze", "DeceptiveMaze", ("descriptor", "policy")),
 }
 
 # For QD algorithms a robot name means one paper task (DESIGN.md "Env names").

@@ -24,8 +24,8 @@ from evoflow.algorithms.optsearch.ir import ProgramError
 FORMAT = "evoflow-adamw/1"
 FIELDS = ("default_lr", "weight_decay", "b1", "b2", "eps")
 TUNED = ("default_lr", "weight_decay")
-# Rescaled values stay inside these ranges, reflected at their ends (a weight decay above 10 or a rate above 10 only
-# diverges; below 1e-8 the term is numerically absent).
+# Rescaled values stay inside these ranges, reflected at their ends (a weight decay or a rate
+# above 10 only diverges; below 1e-8 the term is numerically absent).
 BOUNDS = {"default_lr": (1e-7, 10.0), "weight_decay": (1e-8, 10.0)}
 
 

@@ -60,7 +60,11 @@ def test_losses(genome, env: str, size: str, cfg: dict, seeds=EVAL_SEEDS) -> np.
 
 
 def rollout(plan) -> dict:
+    import jax
+
     cfg = dict(plan.record["config"])
+    # the run's PRNG setting draws the mini-batches, as in the run (experiment.prepare)
+    jax.config.update("jax_threefry_partitionable", cfg["threefry_partitionable"])
     genome, size = plan.args["genome"], plan.args["size"]
     body: dict[str, Any] = {"genome": plan.args["file"], "seeds": list(EVAL_SEEDS)}
     for env in TASKS:

@@ -13,8 +13,8 @@ problem). A hit costs no training and no budget: `evaluations` counts trained ca
 
 Modes: `evolve`; `hparam_tune` (constants only: the structure never changes); `random` (every
 candidate a random program); `adamw_tune` (`optax.adamw` with bias correction and eps, its
-learning rate and weight decay rescaled by the same evolution: `adamw.py`). Each generated candidate, invalid tries included, is one line of
-the append-only `candidates.jsonl`.
+learning rate and weight decay rescaled by the same evolution: `adamw.py`). Each generated
+candidate, invalid tries included, is one line of the append-only `candidates.jsonl`.
 
 Plain Python over JSON genomes (the engine's `python` driver); training runs on the host
 evaluator (the task, `proxy.py`), in-process or on workers, with the engine's per-individual seeds.
@@ -32,6 +32,7 @@ from evoflow.algorithms.optsearch.simplify import PRUNE_TOLERANCE
 from evoflow.errors import UsageError
 
 STATUSES = ("ok", "invalid", "cache_hit", "fec_hit", "nonfinite")
+
 
 def _top(top: list, member: dict, k: int) -> list:
     """The k fittest trained programs, one per program_hash, fittest first (ties: earliest)."""
@@ -172,9 +173,10 @@ class ProgramSearch(PythonAlgorithm):
                 fec_cache[c["fingerprint"]] = results[c["index"]]
                 state["trained"] += 1
                 state["since_restart"] += 1
-                if state["baseline_val_loss"] is None and c["mutation"] == "start" and f is not None:
+                start_ok = c["mutation"] == "start" and f is not None
+                if state["baseline_val_loss"] is None and start_ok:
                     state["baseline_val_loss"] = -f
-                if state["baseline"] is None and c["mutation"] == "start" and f is not None:
+                if state["baseline"] is None and start_ok:
                     state["baseline"] = {"index": c["index"], "fitness": f,
                                          "program": dict(c["program"], default_lr=lr),
                                          "program_hash": c["program_hash"]}
@@ -194,7 +196,7 @@ class ProgramSearch(PythonAlgorithm):
                 if best is None or member["fitness"] > best["fitness"]:
                     state["best"] = member
                 if c["status"] == "ok":
-                    state["top"] = _top(state.get("top", []), member, self.cfg["funnel"])
+                    state["top"] = _top(state["top"], member, self.cfg["funnel"])
             records.append(c)
         state.update(population=pop, hash_cache=hash_cache, fec_cache=fec_cache,
                      counts=counts, pending=[])
