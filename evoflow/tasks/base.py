@@ -135,6 +135,34 @@ class PolicyTask(Task):
         return self.policy.leaves(flat)
 
 
+class PlanarEpisodeTask(PolicyTask):
+    """A policy task on the plane whose `_episode(genotype, key)` returns (fitness, final
+    position = descriptor, positions after each step (T, 2), transitions): evaluation and the
+    viz trajectory follow from it, one reset key per policy."""
+
+    def _episode(self, genotype, key):
+        raise NotImplementedError
+
+    @staticmethod
+    def transitions(obs, action, reward, next_obs, done) -> dict:
+        """The (T, ...) transitions of an episode, as the PG variation's replay buffer reads
+        them (`done` as the reward's dtype)."""
+        return {"obs": obs, "action": action, "reward": reward, "next_obs": next_obs,
+                "done": done.astype(reward.dtype)}
+
+    def trajectory(self, run_data, params, key):
+        """Positions after each step (n, T, 2) of the policies `params` (n, P), with the reset
+        keys `evaluate` gives them: the last point is the descriptor."""
+        keys = jax.random.split(key, params.shape[0])
+        return jax.vmap(lambda g, k: self._episode(g, k)[2])(params, keys)
+
+    def evaluate(self, run_data, params, key):
+        keys = jax.random.split(key, params.shape[0])
+        fitness, final, _, transitions = jax.vmap(self._episode)(params, keys)
+        return Evaluation(fitness=fitness, descriptor=final,
+                          extras={"transitions": transitions})
+
+
 def run_keys(seed: int):
     """The run's root keys (task data, init, iterations): fold_in(key(seed), 0 | 1 | 2)."""
     key = jax.random.key(seed)

@@ -25,7 +25,7 @@ import numpy as np
 
 from evoflow.config import Param
 from evoflow.nets import Layout
-from evoflow.tasks.base import Evaluation, PolicyTask
+from evoflow.tasks.base import PlanarEpisodeTask
 
 START = (0.0, -0.75)
 GOAL = (0.0, 0.75)
@@ -90,7 +90,7 @@ def distance(p):
     return jnp.linalg.norm(p - jnp.asarray(GOAL, p.dtype))
 
 
-class DeceptiveMaze(PolicyTask):
+class DeceptiveMaze(PlanarEpisodeTask):
     name = "deceptive_maze"
     sense = "max"
     kinds = ("descriptor", "policy")
@@ -128,17 +128,4 @@ class DeceptiveMaze(PolicyTask):
             return q, (q, (obs, a, r, observe(q), t + 1 == self.T))
 
         p, (path, tr) = jax.lax.scan(step, p0, jnp.arange(self.T))
-        obs, act, rew, nxt, done = tr
-        transitions = {"obs": obs, "action": act, "reward": rew, "next_obs": nxt,
-                       "done": done.astype(rew.dtype)}
-        return OFFSET - distance(p), p, path, transitions
-
-    def trajectory(self, run_data, params, key):
-        """Positions after each step (n, T, 2), with the reset keys `evaluate` gives them."""
-        keys = jax.random.split(key, params.shape[0])
-        return jax.vmap(lambda g, k: self._episode(g, k)[2])(params, keys)
-
-    def evaluate(self, run_data, params, key):
-        keys = jax.random.split(key, params.shape[0])
-        fit, final, _, transitions = jax.vmap(self._episode)(params, keys)
-        return Evaluation(fitness=fit, descriptor=final, extras={"transitions": transitions})
+        return OFFSET - distance(p), p, path, self.transitions(*tr)

@@ -13,11 +13,11 @@ import jax.numpy as jnp
 import numpy as np
 
 from evoflow.config import Param
-from evoflow.tasks.base import Evaluation, PolicyTask
+from evoflow.tasks.base import PlanarEpisodeTask
 from evoflow.nets import Layout
 
 
-class PointOmni(PolicyTask):
+class PointOmni(PlanarEpisodeTask):
     name = "point_omni"
     sense = "max"
     kinds = ("descriptor", "policy")
@@ -64,18 +64,4 @@ class PointOmni(PolicyTask):
             return p, (r, p, (obs, a, r, observe(p, t + 1), (t + 1 == self.T)))
 
         p, (rewards, path, tr) = jax.lax.scan(step, p0, jnp.arange(self.T))
-        obs, act, rew, nxt, done = tr
-        transitions = {"obs": obs, "action": act, "reward": rew, "next_obs": nxt,
-                       "done": done.astype(rewards.dtype)}
-        return jnp.sum(rewards), p, path, transitions
-
-    def trajectory(self, run_data, params, key):
-        """Positions p after each step (n, T, 2) of the policies `params` (n, P), with the
-        reset keys `evaluate` gives them: the last point is the descriptor."""
-        keys = jax.random.split(key, params.shape[0])
-        return jax.vmap(lambda g, k: self._episode(g, k)[2])(params, keys)
-
-    def evaluate(self, run_data, params, key):
-        keys = jax.random.split(key, params.shape[0])
-        ret, final, _, transitions = jax.vmap(self._episode)(params, keys)
-        return Evaluation(fitness=ret, descriptor=final, extras={"transitions": transitions})
+        return jnp.sum(rewards), p, path, self.transitions(*tr)
