@@ -107,6 +107,11 @@ class Strategy:
         """Files (name -> npz arrays) rewritten atomically at each checkpoint, from host state."""
         return {}
 
+    def checkpoint_files(self, state) -> dict:
+        """Files rewritten atomically at each checkpoint, from host state: {} or {"npz" |
+        "json" | "safetensors" | "bytes": {path: content}} (paths relative to the run)."""
+        return {}
+
     def finalize(self, key, state, evaluate: Callable) -> dict:
         """End-of-run evaluations with `evaluate(genotypes, key) -> Evaluation` (one run's task).
 

@@ -21,6 +21,7 @@ from typing import Any
 
 FAMILY_PACKAGES: tuple[str, ...] = (
     "evoflow.algorithms.cbo",
+    "evoflow.algorithms.ga",
     "evoflow.algorithms.map_elites",
     "evoflow.algorithms.optsearch",
 )

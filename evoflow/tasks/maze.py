@@ -129,3 +129,8 @@ class DeceptiveMaze(PlanarEpisodeTask):
 
         p, (path, tr) = jax.lax.scan(step, p0, jnp.arange(self.T))
         return OFFSET - distance(p), p, path, self.transitions(*tr)
+
+    def evaluate(self, run_data, params, key):
+        ev = super().evaluate(run_data, params, key)
+        reached = OFFSET - ev.fitness <= GOAL_RADIUS  # the final position within GOAL_RADIUS
+        return ev.replace(extras={**ev.extras, "goal_reached": reached})

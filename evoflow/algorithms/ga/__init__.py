@@ -1,3 +1,36 @@
-"""Deep neuroevolution (Such et al. 2017), issue 20: so far its seed-chain genomes (`genome.py`).
-The family's declaration (`ga`, `random_search`, `ga_ns`, `es`) lands with its algorithms; until
-then nothing registers it, so `evoflow list` does not show it."""
+"""Deep neuroevolution (Such et al. 2017): the Deep GA and random search on seed-chain genomes
+(`genome.py`), Uber's elite re-evaluation (`selection.py`), observation normalization
+(`obs_norm.py`); the strategies are in `ga.py`, `evoflow eval` in `evaluate.py`. This module
+declares the family and imports nothing heavy."""
+
+from evoflow.algorithms.registry import Algorithm, EvalOption, Family, RunFile
+
+_IMPL = "evoflow.algorithms.ga.ga"
+_SCHEMA = "evoflow.algorithms.ga.schema"
+_POLICY = ("policy",)
+
+FAMILY = Family(
+    name="ga",
+    description="deep neuroevolution: the Deep GA (seed-chain genomes) and random search",
+    algorithms=(
+        Algorithm("ga", f"{_IMPL}:DeepGA", "Deep GA: truncation, Gaussian mutation, one elite "
+                  "re-evaluated (Such et al. 2017)", accepts=_POLICY, schema=f"{_SCHEMA}:GA",
+                  presets=f"{_SCHEMA}:PRESETS"),
+        Algorithm("random_search", f"{_IMPL}:RandomSearch", "random search: fresh "
+                  "initializations, the best re-evaluated kept", accepts=_POLICY,
+                  schema=f"{_SCHEMA}:RANDOM_SEARCH", presets=f"{_SCHEMA}:PRESETS_RS"),
+    ),
+    run_files=(
+        RunFile("best.genome", "bytes", "the elite as a seed-chain genome (header, 8 bytes per "
+                "mutation); rewritten at each checkpoint"),
+        RunFile("best.json", "json", "the elite's chain, return, network and (at the end) its "
+                "test episodes"),
+    ),
+    eval_options=(
+        EvalOption("--episodes", "int", "N", "episodes to replay best.genome (default: the "
+                   "run's test_episodes)"),
+        EvalOption("--reset-seed", "int", "K", "first reset seed (default: the run's test "
+                   "seeds); episode i resets from K + i"),
+    ),
+    evaluator="evoflow.algorithms.ga.evaluate",
+)

@@ -154,6 +154,7 @@ class BlockEngine:
                     line = {"step": blk.step, "evaluations": evals,
                             **{c.key: c.value for c in budget.counters if c.per_evaluation},
                             **blk.metrics, "time/wall_s": loop.wall_s}
+                    _add_rates(line)
                     if blk.step % self.cfg["log_every"] == 0:
                         lines.append(line)
                         loop.last_metrics = line
@@ -186,5 +187,12 @@ class BlockEngine:
         summary = {**summary_extra, "iterations": it, "evaluations": evals,
                    **budget.values(), "stopped_by": stop, **final,
                    "time/wall_s": loop.wall_s, "time/compile_s": compile_s}
+        _add_rates(summary)
         rec.write_summary(summary)
         return summary
+
+
+def _add_rates(record: dict) -> None:
+    """`time/env_steps_per_s` beside a cumulative `env_steps` (tasks with episodes)."""
+    if record.get("env_steps") is not None and record.get("time/wall_s"):
+        record["time/env_steps_per_s"] = record["env_steps"] / record["time/wall_s"]

@@ -173,6 +173,7 @@ class DeviceEngine(BlockEngine):
     def checkpoint(self, state, it: int, evals: int, finished: bool) -> None:
         host_state = jax.device_get(state)
         self.recorder.write_artifacts(self.s.artifacts(host_state))
+        self.recorder.write_files(self.s.checkpoint_files(host_state))
         self.recorder.checkpoint(it, host_state, self._meta(it, evals, finished))
 
     def restore(self, report):
