@@ -17,7 +17,7 @@ from typing import Any, Callable
 from evoflow.algorithms import algorithm, algorithms
 from evoflow.config import ENGINE_SCHEMA, Param, closest, resolve
 from evoflow.errors import RunStateError, UsageError
-from evoflow.tasks import QD_ALIASES, TASKS
+from evoflow.tasks import BRAX_LOCOMOTION, QD_ALIASES, TASKS
 
 
 
@@ -60,7 +60,7 @@ def resolve_env(algo: str, env: str) -> tuple[str, str | None]:
 
 # Brax locomotion robots: single-objective envs by these names; for QD algorithms the four in
 # QD_ALIASES mean a paper task, the others have no QD task.
-LOCOMOTION_ROBOTS = ("ant", "hopper", "walker2d", "halfcheetah", "humanoid")
+LOCOMOTION_ROBOTS = BRAX_LOCOMOTION
 
 
 def check_names(algo: str, env: str, preset: str) -> None:
@@ -69,7 +69,8 @@ def check_names(algo: str, env: str, preset: str) -> None:
         raise UsageError(f"unknown algorithm {algo!r}{closest(algo, names)}; choose one of "
                          f"{', '.join(names)}")
     qd = "descriptor" in algorithm(algo).accepts
-    if env not in TASKS and qd and (env.startswith("gym/") or env in LOCOMOTION_ROBOTS):
+    no_descriptor = env not in TASKS or "descriptor" not in TASKS[env].kinds
+    if qd and no_descriptor and (env.startswith("gym/") or env in LOCOMOTION_ROBOTS):
         # Names of the single-objective families (DESIGN.md "Env names"): no descriptor.
         raise UsageError(f"env {env!r} has no descriptor, which {algo} needs; QD envs: "
                          f"{', '.join(accepted_envs(algo))}; robot aliases: "
@@ -208,6 +209,7 @@ def prepare(algo: str, env: str, preset: str, seed: int, sets: dict[str, Any]) -
                     episode_length=getattr(task, "T", 0),
                     policy_hidden=tuple(task.policy.sizes[1:-1]) if hasattr(task, "policy")
                     else (),
+                    policy_batch=tuple(getattr(task, "policy_batch", ())),
                     descriptor_low=desc[0], descriptor_high=desc[1],
                     descriptor_names=tuple(getattr(task, "descriptor_names", ())),
                     descriptor_units=tuple(getattr(task, "descriptor_units", ())))

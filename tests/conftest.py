@@ -57,6 +57,20 @@ def summary(run: Path) -> dict:
     return json.loads((run / "summary.json").read_text())
 
 
+@pytest.fixture(autouse=True)
+def _restore_prng_setting():
+    """`experiment.prepare` sets jax_threefry_partitionable (and, for dtype=float64,
+    jax_enable_x64) for the process, as a run's settings; in-process tests that call it must not
+    change the random streams or dtypes of the tests after them."""
+    import jax
+
+    flags = {k: getattr(jax.config, k) for k in ("jax_threefry_partitionable", "jax_enable_x64")}
+    yield
+    for k, v in flags.items():
+        if getattr(jax.config, k) != v:
+            jax.config.update(k, v)
+
+
 @pytest.fixture
 def run_cli():
     return evoflow

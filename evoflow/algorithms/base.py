@@ -47,6 +47,7 @@ class TaskInfo:
     act_dim: int = 0
     episode_length: int = 0
     policy_hidden: tuple[int, ...] = ()
+    policy_batch: tuple[str, ...] = ()  # tasks.base.PolicyBatch fields its evaluate takes
     # QD tasks: the descriptor space.
     descriptor_low: np.ndarray | None = None
     descriptor_high: np.ndarray | None = None

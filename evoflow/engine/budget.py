@@ -1,7 +1,9 @@
 """Budgets: the first reached stops the run (DESIGN.md "CLI and config").
 
 Shared keys: `iterations`, `evaluations` (summed over runs and individuals), `env_steps` (for
-tasks with episodes: evaluations x the task's steps per evaluation) and `wall_s`; a family may
+tasks with episodes: evaluations x the task's steps per evaluation; a task whose episodes end
+early and that reports its steps, `counts_env_steps = True`, is counted by the cumulative metric
+`env_steps` its algorithm reports, with steps per evaluation as the bound) and `wall_s`; a family may
 declare its own keys (`registry.BudgetKey(key, help, metric)`), each counted by the algorithm as
 a cumulative metric and enforced here. A run's chunks (host syncs) end at checkpoint boundaries,
 at each 10% of the budget and where a budget could be reached; `done` names the key that
@@ -52,6 +54,8 @@ class Budget:
         counters = []
         if cfg.get("env_steps") is not None:
             counters.append(Counter("env_steps", cfg["env_steps"],
+                                    metric="env_steps" if getattr(task, "counts_env_steps",
+                                                                  False) else None,
                                     per_evaluation=env_steps_per_evaluation(task) or 1))
         for b in family_keys:
             if cfg.get(b.key) is not None:
@@ -72,10 +76,10 @@ class Budget:
     def count(self, evals: int, metrics: dict) -> None:
         """Update the counters from the cumulative evaluations and a block's metrics."""
         for c in self.counters:
-            if c.per_evaluation:
-                c.value = evals * c.per_evaluation
-            elif c.metric in metrics:
+            if c.metric is not None and c.metric in metrics:
                 c.value = metrics[c.metric]
+            elif c.per_evaluation:
+                c.value = evals * c.per_evaluation
 
     def values(self) -> dict:
         return {c.key: c.value for c in self.counters}

@@ -22,6 +22,8 @@ class TaskEntry:
 
 _BRAX_QD = ("ant_omni", "anttrap_omni", "humanoid_omni", "ant_uni", "walker2d_uni",
             "halfcheetah_uni", "humanoid_uni")
+# Brax robots with their own reward (evoflow.tasks.brax_rl), for single-objective policy search
+BRAX_LOCOMOTION = ("ant", "hopper", "walker2d", "halfcheetah", "humanoid")
 _FUNCTIONS = ("sphere", "rastrigin", "ackley", "rosenbrock", "griewank", "schwefel", "levy")
 
 TASKS: dict[str, TaskEntry] = {
@@ -35,6 +37,9 @@ TASKS: dict[str, TaskEntry] = {
     **{name: TaskEntry("evoflow.tasks.brax_qd", "BraxQD", ("descriptor", "policy"), (name,))
        for name in _BRAX_QD},
     "deceptive_maze": TaskEntry("evoflow.tasks.maze", "DeceptiveMaze", ("descriptor", "policy")),
+    # Brax's own reward, single-objective (for QD algorithms the names in QD_ALIASES win)
+    **{name: TaskEntry("evoflow.tasks.brax_rl", "BraxLocomotion", ("policy",), (name,))
+       for name in BRAX_LOCOMOTION},
 }
 
 # For QD algorithms a robot name means one paper task (DESIGN.md "Env names").

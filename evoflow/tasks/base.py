@@ -31,6 +31,38 @@ class Evaluation:
     extras: dict = struct.field(default_factory=dict)
 
 
+OBS_CLIP = 10.0  # normalized observations are clipped to [-OBS_CLIP, OBS_CLIP]
+
+
+@struct.dataclass
+class PolicyBatch:
+    """Flat policies `params` (B, D) with what a population algorithm sets for their episodes,
+    for tasks that declare the fields in `Task.policy_batch`:
+
+    - "obs_norm": `obs_mean`, `obs_std` (obs_dim,): the policies act on clip((o - mean) / std,
+      +-OBS_CLIP) (the Deep GA's running normalizer, frozen for a generation), and the task
+      returns per episode the moments of its valid steps' raw observations shifted by the mean,
+      extras["obs_moments"] = (n (B,), sum(o - mean) (B, obs), sum((o - mean)^2) (B, obs));
+    - "max_steps": `max_steps` (): episodes stop after this many steps (an adaptive cutoff),
+      at most the task's own episode length.
+
+    Fields left None keep the task's defaults (raw observations, its episode length)."""
+
+    params: jax.Array
+    obs_mean: jax.Array | None = None
+    obs_std: jax.Array | None = None
+    max_steps: jax.Array | None = None
+
+    def inputs(self, obs):
+        if self.obs_mean is None:
+            return obs
+        return normalized(obs, self.obs_mean, self.obs_std)
+
+
+def normalized(obs, mean, std):
+    return jnp.clip((obs - mean) / std, -OBS_CLIP, OBS_CLIP)
+
+
 def as_evaluation(out) -> Evaluation:
     return out if isinstance(out, Evaluation) else Evaluation(fitness=out)
 
@@ -43,6 +75,7 @@ class Task:
     kinds: tuple[str, ...] = ()  # what the task offers: "function", "supervised", "descriptor", ...
     SCHEMA: dict[str, Param] = {}
     progress_keys: tuple[str, ...] = ()  # metrics shown beside the progress bar
+    policy_batch: tuple[str, ...] = ()  # PolicyBatch fields evaluate takes ("obs_norm", ...)
 
     def __init__(self, cfg: dict[str, Any]):
         self.cfg = cfg

@@ -1,11 +1,13 @@
-"""`deceptive_maze`: a pure-JAX point mass in a maze whose reward leads into a trap (after the Hard
+"""`deceptive_maze`: a pure-JAX point mass in a maze whose reward leads into traps (after the Hard
 Maze of Lehman & Stanley 2011, the task on which Such et al. 2017 show GA-NS succeeding where
 reward-driven search fails).
 
-The arena is [-1, 1]^2. The agent starts at (0, -0.75); the goal is at (0, 0.75). A wall at
-y = 0.4 spans x in [-0.55, 1], so the way up is a gap on the far left. Under the goal, two walls
-(x = ±0.25, y in [-0.1, 0.4]) form a cul-de-sac open towards the start: heading straight for the
-goal ends in it, 0.35 from the goal, while the way round first takes the agent ~0.9 away.
+The arena is [-1, 1]^2. The agent starts at (0, -0.75); the goal is at (0, 0.75). The way is an S:
+- a wall at y = -0.2 spans x in [-1, 0.6]: the way up is a gap on the far right;
+- a wall at y = 0.4 spans x in [-0.7, 1]: the next gap is on the far left;
+- under the goal, two walls (x = ±0.25, y in [0.1, 0.4]) form a pocket open downwards.
+Heading for the goal ends under the first wall (0.97 from the goal), or, past the first gap, in
+the pocket (0.37 from it); every step of the way round first leads away from the goal.
 
 Each step p <- p + 0.04 a for an action a in [-1, 1]^2 (tanh policy); a move whose segment
 touches a wall is refused (the agent stays). Observations (12): 8 range sensors in the world
@@ -13,8 +15,9 @@ directions k·45° (distance to the nearest wall, divided by and capped at 1) an
 slices (a one-hot of the goal's quadrant seen from the agent). Per-step reward: progress
 towards the goal, d_t - d_{t+1}; fitness: minus the final distance, plus the arena's diagonal
 2√2 (OFFSET) so that fitness >= 0 as QD scores need (as the Brax QD tasks offset their rewards;
-a GA's ranking does not change); descriptor: the final position; the goal counts as reached within GOAL_RADIUS (0.1). Resets: the start, or (`resets =
-stochastic`) the start plus U(±0.01)^2 per episode from the evaluation key.
+a GA's ranking does not change); descriptor: the final position; the goal counts as reached
+within GOAL_RADIUS (0.1). Resets: the start, or (`resets = stochastic`) the start plus
+U(±0.01)^2 per episode from the evaluation key.
 """
 
 from __future__ import annotations
@@ -33,11 +36,12 @@ STEP = 0.04
 GOAL_RADIUS = 0.1
 OFFSET = float(2 * np.sqrt(2))  # the largest possible distance: fitness = OFFSET - distance
 N_RAYS = 8
-# segments (x1, y1, x2, y2): the arena, the wall with its gap on the left, the cul-de-sac
+# segments (x1, y1, x2, y2): the arena, the two walls of the S, the pocket under the goal
 WALLS = np.array([
     (-1.0, -1.0, 1.0, -1.0), (1.0, -1.0, 1.0, 1.0), (1.0, 1.0, -1.0, 1.0), (-1.0, 1.0, -1.0, -1.0),
-    (-0.55, 0.4, 1.0, 0.4),
-    (-0.25, -0.1, -0.25, 0.4), (0.25, -0.1, 0.25, 0.4),
+    (-1.0, -0.2, 0.6, -0.2),  # the first wall, its gap on the right
+    (-0.7, 0.4, 1.0, 0.4),  # the second, its gap on the left
+    (-0.25, 0.1, -0.25, 0.4), (0.25, 0.1, 0.25, 0.4),  # the pocket under the goal
 ], np.float32)
 _ANGLES = np.arange(N_RAYS) * (2 * np.pi / N_RAYS)
 RAYS = np.stack([np.cos(_ANGLES), np.sin(_ANGLES)], axis=1).astype(np.float32)

@@ -58,6 +58,24 @@ def test_eval_rebuilds_the_genome_and_replays_the_test_mean_bitwise(ga_run):
     assert rec["mean_return"] == summary(ga_run)["test/mean_return"] and rec["episodes"] == 4
 
 
+def test_eval_refuses_a_bad_genome_a_bad_count_and_a_folder_that_is_no_run(ga_run, tmp_path):
+    import shutil
+
+    bad = tmp_path / "bad"
+    shutil.copytree(ga_run, bad)
+    shutil.rmtree(bad / "evals", ignore_errors=True)  # records of the other tests' evals
+    data = bytearray((bad / "best.genome").read_bytes())
+    data[-1] ^= 1  # the last mutation's sigma: the rebuild misses the checksum
+    (bad / "best.genome").write_bytes(bytes(data))
+    for args, needle in [((bad,), "fail the checksum (recorded "),
+                         ((ga_run, "--episodes", "0"), "--episodes 0: must be in 1.."),
+                         ((tmp_path,), "not an evoflow run directory")]:
+        proc = evoflow("eval", *args, check=False)
+        assert proc.returncode == 2 and needle in proc.stderr, proc.stderr
+        assert proc.stderr.strip().count("\n") == 0
+    assert not (bad / "evals").exists()
+
+
 def test_sigkill_then_resume_on_four_devices_equals_an_uninterrupted_run(tmp_path):
     args = ["ga", *MAZE, "--set", "iterations=400", "--set", "checkpoint_every=20",
             "--set", "log_every=10"]
@@ -180,3 +198,57 @@ def test_a_bad_setting_on_the_cli_is_one_line_exit_2_and_writes_nothing(tmp_path
     assert "truncation=64" in proc.stderr and not any(tmp_path.iterdir())
     proc = evoflow("run", "ga", "--env", "sphere", "--out", tmp_path, check=False)
     assert proc.returncode == 2 and not any(tmp_path.iterdir()), proc.stderr
+
+
+def test_the_adaptive_cutoff_grows_by_its_ratio_when_episodes_reach_it():
+    info = TaskInfo(dim=1, init_low=np.zeros(1), init_high=np.ones(1), domain_low=None,
+                    domain_high=None, episode_length=100, policy_batch=("max_steps",),
+                    sample_genotypes=lambda key, n, dtype=jnp.float32:
+                    jax.random.uniform(key, (n, 1), dtype))
+    cfg = {**{k: p.default for k, p in DeepGA.SCHEMA.items()}, "pop_size": 10, "truncation": 2,
+           "elite_candidates": 0, "iterations": 8, "sigma": 0.1, "episode_cutoff": "adaptive",
+           "cutoff_start": 10, "cutoff_ratio": 1.5, "cutoff_threshold": 0.2, "cutoff_max": 40}
+    s = DeepGA(cfg, info)
+    state = s.init(jax.random.key(0), 1)
+    seen = []
+    for gen in range(7):
+        pop, state = s.ask(jax.random.key(gen), state, 0)
+        assert int(pop.max_steps[0]) == int(state.cutoff)
+        seen.append(int(state.cutoff))
+        # generations 0-4: 3 of 10 episodes reach the limit (> 0.2); later only 2 (not > 0.2)
+        n_hit = 3 if gen < 5 else 2
+        steps = jnp.where(jnp.arange(10) < n_hit, state.cutoff, 1)[None]
+        ev = Evaluation(fitness=pop.params[:, :, 0], extras={"env_steps": steps})
+        state, m = s.tell(jax.random.key(gen), pop, ev, state, 0)
+        assert int(m["episode_cutoff"]) == seen[-1]
+    assert seen == [10, 15, 22, 33, 40, 40, 40]
+    assert int(state.env_steps) == sum(3 * c + 7 for c in seen[:5]) + sum(2 * c + 8
+                                                                          for c in seen[5:])
+
+
+def test_adaptive_cutoff_needs_an_env_that_takes_one():
+    with pytest.raises(UsageError, match="episode_cutoff=adaptive: this env's episodes"):
+        prepare("ga", "deceptive_maze", "tiny", 0, {"episode_cutoff": "adaptive"})
+
+
+# --- Brax locomotion: observation normalization, early termination --------------------------
+
+def test_a_hopper_run_counts_the_steps_it_ran_and_eval_replays_its_normalizer(tmp_path):
+    evoflow("run", "ga", "--env", "hopper", "--preset", "tiny", "--seed", "0", "--out", tmp_path,
+            "--set", "episode_cutoff=adaptive", "--set", "cutoff_start=20",
+            "--set", "cutoff_threshold=0.1", "--set", "log_every=1", "--quiet", timeout=900)
+    run = only_run(tmp_path)
+    s, m = summary(run), metrics(run)
+    cutoffs = [x["episode_cutoff"] for x in m]
+    assert cutoffs[0] == 20 and cutoffs == sorted(cutoffs) and cutoffs[-1] > 20, cutoffs
+    # episodes stop at the first fall or the cutoff: fewer steps than evaluations x the cutoff
+    per_gen = 32 + 2 * 2
+    steps = [b["env_steps"] - a for a, b in zip([0] + [x["env_steps"] for x in m], m)]
+    assert all(0 < n <= per_gen * c for n, c in zip(steps, cutoffs)), (steps, cutoffs)
+    assert s["env_steps"] == m[-1]["env_steps"] < s["evaluations"] * 100
+    norm = json.loads((run / "best.json").read_text())["normalizer"]
+    assert norm["count"] > 0 and len(norm["mean"]) == len(norm["std"]) == 11  # hopper obs
+    assert all(v > 0 for v in norm["std"]) and norm["std"] != [1.0] * 11
+    rec = json.loads(open(evoflow("eval", run, timeout=900).stdout.strip().splitlines()[-1]
+                          ).read())
+    assert rec["mean_return"] == s["test/mean_return"] and rec["episodes"] == 2

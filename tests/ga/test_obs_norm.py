@@ -34,3 +34,18 @@ def test_no_valid_step_changes_nothing_and_fresh_stats_are_the_identity():
     assert float(same.count) == 0 and np.all(np.asarray(same.mean) == 0)
     const = obs_norm.update(stats, jnp.full((8, 3), 2.0), jnp.ones(8, bool))
     assert np.all(np.isfinite(np.asarray(obs_norm.normalize(const, x))))  # variance 0: floored
+
+
+def test_merging_episode_moments_equals_merging_their_steps():
+    rng = np.random.default_rng(1)
+    stats = moments = obs_norm.init(4)
+    for gen in range(10):
+        obs = (rng.normal(2.0, 3.0, (8, 30, 4)) + gen).astype(np.float32)
+        valid = np.arange(30)[None, :] < rng.integers(1, 31, 8)[:, None]
+        stats = obs_norm.update(stats, jnp.asarray(obs), jnp.asarray(valid))
+        d = (obs - np.asarray(moments.mean)) * valid[..., None]  # shifted by the frozen mean
+        moments = obs_norm.update_moments(moments, jnp.asarray(valid.sum(1)),
+                                          jnp.asarray(d.sum(1)), jnp.asarray((d * d).sum(1)))
+    assert float(moments.count) == float(stats.count)
+    np.testing.assert_allclose(np.asarray(moments.mean), np.asarray(stats.mean), rtol=1e-5)
+    np.testing.assert_allclose(np.asarray(moments.var), np.asarray(stats.var), rtol=1e-4)

@@ -11,7 +11,8 @@ _POLICY = ("policy",)
 
 FAMILY = Family(
     name="ga",
-    description="deep neuroevolution: the Deep GA (seed-chain genomes) and random search",
+    description="deep neuroevolution: the Deep GA (seed-chain genomes), GA-NS, random search, "
+                "evosax strategies",
     algorithms=(
         Algorithm("ga", f"{_IMPL}:DeepGA", "Deep GA: truncation, Gaussian mutation, one elite "
                   "re-evaluated (Such et al. 2017)", accepts=_POLICY, schema=f"{_SCHEMA}:GA",
@@ -19,12 +20,23 @@ FAMILY = Family(
         Algorithm("random_search", f"{_IMPL}:RandomSearch", "random search: fresh "
                   "initializations, the best re-evaluated kept", accepts=_POLICY,
                   schema=f"{_SCHEMA}:RANDOM_SEARCH", presets=f"{_SCHEMA}:PRESETS_RS"),
+        Algorithm("ga_ns", "evoflow.algorithms.ga.ns:NoveltyGA", "GA-NS: the Deep GA selecting "
+                  "by novelty of the behaviour (descriptor), with an archive",
+                  accepts=("descriptor",), schema=f"{_SCHEMA}:GA_NS",
+                  presets=f"{_SCHEMA}:PRESETS_NS"),
+        Algorithm("es", "evoflow.algorithms.ga.es:EvosaxES", "any evosax 0.3 strategy "
+                  "(--set strategy=NAME, default Open_ES) on the same tasks", accepts=_POLICY,
+                  schema=f"{_SCHEMA}:ES", presets=f"{_SCHEMA}:PRESETS_ES"),
     ),
     run_files=(
         RunFile("best.genome", "bytes", "the elite as a seed-chain genome (header, 8 bytes per "
                 "mutation); rewritten at each checkpoint"),
         RunFile("best.json", "json", "the elite's chain, return, network and (at the end) its "
                 "test episodes"),
+        RunFile("best_params.npz", "npz", "es: the best individual evaluated (params) and its "
+                "return"),
+        RunFile("novelty_archive.npz", "npz", "ga_ns: the novelty archive, oldest first: "
+                "behaviour (A, d), generation (A,), fitness (A,)"),
     ),
     eval_options=(
         EvalOption("--episodes", "int", "N", "episodes to replay best.genome (default: the "

@@ -1,6 +1,7 @@
 """`evoflow eval RUN [--episodes N] [--reset-seed K]` for Deep GA runs (the family's `evaluator`):
 `best.genome` is decoded and rebuilt from its seed chain under the run's PRNG setting (a genome
-from another setting or network, or one failing its checksum, is refused), then replayed for N
+from another setting or network, or one failing its checksum, is refused), then replayed, on
+observations normalized by the elite's normalizer in `best.json` (Brax), for N
 episodes (default: the run's `test_episodes`) from reset seeds K, K+1, ... (default: the run's
 test seeds, so the mean equals summary.json's `test/mean_return` bitwise). The record holds
 `mean_return`, `std_return`, `episodes`, `first_reset_seed` and each episode's return.
@@ -10,27 +11,51 @@ from __future__ import annotations
 
 from typing import Any
 
-from evoflow.engine.rundir import RunDir
+from evoflow.engine.rundir import RunDir, load_npz, read_json
 from evoflow.errors import RunStateError, UsageError
 from evoflow.evaluate import Plan, check_count, rebuild as _rebuild
 
-from evoflow.algorithms.ga.ga import GENOME_FILE, TEST_RESET_SEED
+from evoflow.algorithms.ga.ga import BEST_FILE, GENOME_FILE, TEST_RESET_SEED
 
 SEED_LIMIT = 2**32  # reset seeds are uint32
 
 
 def plan(run: RunDir, record: dict, opts: dict[str, Any]) -> dict[str, Any]:
+    if record["algo"] == "es":
+        return _plan_es(run, record, opts)
     path = run / GENOME_FILE
     if not path.is_file():
         raise RunStateError(f"{run.path}: no {GENOME_FILE} yet (it is written at the first "
                             f"checkpoint)")
+    episodes, first = _episodes(record, opts)
+    best = run / BEST_FILE
+    if not best.is_file():
+        raise RunStateError(f"{run.path}: {GENOME_FILE} without {BEST_FILE}")
+    normalizer = read_json(best).get("normalizer")
+    return {"episodes": episodes, "first_reset_seed": first, "genome": path.read_bytes(),
+            "normalizer": normalizer}
+
+
+def _episodes(record: dict, opts: dict) -> tuple[int, int]:
     episodes = opts.get("--episodes", record["config"]["test_episodes"])
     check_count("--episodes", episodes)
     first = opts.get("--reset-seed", TEST_RESET_SEED)
     if not 0 <= first <= SEED_LIMIT - episodes:
         raise UsageError(f"--reset-seed {first}: must be in 0..{SEED_LIMIT - episodes:,} "
                          f"(uint32 seeds K..K+episodes-1)")
-    return {"episodes": episodes, "first_reset_seed": first, "genome": path.read_bytes()}
+    return episodes, first
+
+
+def _plan_es(run: RunDir, record: dict, opts: dict) -> dict[str, Any]:
+    from evoflow.algorithms.ga.es import BEST_PARAMS
+
+    path = run / BEST_PARAMS
+    if not path.is_file():
+        raise RunStateError(f"{run.path}: no {BEST_PARAMS} yet (it is written at the first "
+                            f"checkpoint)")
+    episodes, first = _episodes(record, opts)
+    return {"episodes": episodes, "first_reset_seed": first, "params": load_npz(path)["params"],
+            "normalizer": None}
 
 
 def rollout(plan: Plan) -> dict:
@@ -38,22 +63,29 @@ def rollout(plan: Plan) -> dict:
     import numpy as np
 
     from evoflow.algorithms.ga import genome
-    from evoflow.algorithms.ga.ga import test_episodes
+    from evoflow.algorithms.ga.ga import replay_episodes
 
     prep, _, run_data = _rebuild(plan)  # sets the run's PRNG flag, as the run did
     task, strategy = prep.task, prep.strategy
-    init = lambda key: task.sample_genotypes(key, 1)[0]  # noqa: E731
-    _, theta = genome.rebuild(plan.args["genome"], init, strategy.spec(),
-                              source=str(plan.run / GENOME_FILE))
+    if "params" in plan.args:  # es: the best individual's parameters
+        theta = jax.numpy.asarray(plan.args["params"])
+        source = "best_params.npz"
+    else:
+        init = lambda key: task.sample_genotypes(key, 1)[0]  # noqa: E731
+        _, theta = genome.rebuild(plan.args["genome"], init, strategy.spec(),
+                                  source=str(plan.run / GENOME_FILE))
+        source = GENOME_FILE
 
     @jax.jit
     def evaluate(genotypes, key):
         return task.evaluate(run_data, genotypes, key)
 
     first, n = plan.args["first_reset_seed"], plan.args["episodes"]
-    ev = test_episodes(evaluate, theta, np.arange(first, first + n, dtype=np.int64))
+    norm = plan.args["normalizer"]
+    ev = replay_episodes(evaluate, theta, np.arange(first, first + n, dtype=np.int64),
+                       None if norm is None else (norm["mean"], norm["std"]))
     ret = np.asarray(ev["return"], np.float64)
-    body = {"genome": GENOME_FILE, "episodes": n, "first_reset_seed": first,
+    body = {"policy": source, "episodes": n, "first_reset_seed": first,
             "mean_return": float(ret.mean()), "std_return": float(ret.std()),
             "returns": ret.tolist()}
     if "goal_reached" in ev:

@@ -32,8 +32,9 @@ import numpy as np
 from flax import struct
 
 from evoflow.algorithms.base import Strategy
-from evoflow.algorithms.ga import genome, schema, selection
+from evoflow.algorithms.ga import genome, obs_norm, schema, selection
 from evoflow.errors import UsageError
+from evoflow.tasks.base import PolicyBatch
 
 GENOME_FILE, BEST_FILE = "best.genome", "best.json"
 # Test episodes use reset keys key(TEST_RESET_SEED + i): training derives every key it uses by
@@ -41,20 +42,26 @@ GENOME_FILE, BEST_FILE = "best.genome", "best.json"
 TEST_RESET_SEED = 1_000_000_000
 
 
-def test_episodes(evaluate, theta, reset_seeds) -> dict[str, np.ndarray]:
+INT32_MAX = 2**31 - 1
+
+
+def replay_episodes(evaluate, theta, reset_seeds, normalizer=None) -> dict[str, np.ndarray]:
     """One episode of the policy `theta` (D,) per reset seed, by `evaluate(genotypes, key)` (a
-    run's task): {"return": (E,), and "goal_reached": (E,) where the task reports it}."""
+    run's task), on observations normalized by `normalizer` = (mean, std) if given:
+    {"return": (E,), "goal_reached": (E,) where the task reports it}."""
     keys = jax.vmap(jax.random.key)(jnp.asarray(np.asarray(reset_seeds, np.uint32)))
 
     @jax.jit
-    def run(theta, keys):
-        ev = jax.vmap(lambda k: evaluate(theta[None], k))(keys)
+    def run(theta, keys, norm):
+        pol = theta[None] if norm is None else PolicyBatch(theta[None], *norm)
+        ev = jax.vmap(lambda k: evaluate(pol, k))(keys)
         out = {"return": ev.fitness[:, 0]}
         if "goal_reached" in ev.extras:
             out["goal_reached"] = ev.extras["goal_reached"][:, 0]
         return out
 
-    return jax.device_get(run(jnp.asarray(theta), keys))
+    norm = None if normalizer is None else tuple(jnp.asarray(a, jnp.float32) for a in normalizer)
+    return jax.device_get(run(jnp.asarray(theta), keys, norm))
 
 
 @struct.dataclass
@@ -68,6 +75,7 @@ class GAState:
     c_seed: jax.Array  # (N,) uint32 its mutation seed (fresh: its init seed)
     sigma: jax.Array  # () the generation's σ
     fitness: jax.Array  # (N,) phase-0 fitness of the generation
+    select: jax.Array  # (N,) what truncation ranks: the fitness (GA) or a novelty score
     candidates: jax.Array  # (k,) individuals re-evaluated in phase 1
     elite: jax.Array  # (D,) the elite's parameters
     elite_init: jax.Array  # () uint32
@@ -80,6 +88,13 @@ class GAState:
     evaluations: jax.Array  # (1,) int32 episodes run (a runs axis of one, for the engine)
     gen0_max: jax.Array  # () the best phase-0 fitness of generation 0
     goal_reached: jax.Array  # () bool: an episode reported goal_reached (tasks that have one)
+    env_steps: jax.Array  # () int32 environment steps run
+    cutoff: jax.Array  # () int32 the generation's episode step limit
+    at_cutoff: jax.Array  # () fraction of the generation's phase-0 episodes that hit it
+    obs: obs_norm.ObsStats  # the running normalizer, frozen during a generation
+    obs_pending: tuple  # the generation's (count, sum, sum of squares) shifted by obs.mean
+    elite_obs: obs_norm.ObsStats  # the normalizer the elite's return was measured with
+    aux: dict  # a subclass's own state (ga_ns: the novelty archive)
 
 
 class DeepGA(Strategy):
@@ -88,6 +103,9 @@ class DeepGA(Strategy):
     SCHEMA = schema.GA
     progress_keys = ("elite/return", "fitness/max")
     random_init = False  # random search: every individual a fresh initialization
+    # The reported elite is the best re-evaluated individual so far, not the first parent
+    # (random search; novelty search, whose parents are the most novel)
+    keeps_best = False
 
     def __init__(self, cfg, task):
         super().__init__(cfg, task)
@@ -99,6 +117,10 @@ class DeepGA(Strategy):
         self.e = cfg["elite_episodes"]
         self.reps = cfg["episodes"]
         self.cap = cfg["chain_capacity"]
+        self.norm = bool(cfg.get("obs_norm", False)) and "obs_norm" in task.policy_batch
+        self.adaptive = cfg["episode_cutoff"] == "adaptive"
+        if self.adaptive:
+            self._check_cutoff()
         if cfg.get("dtype", "float32") != "float32":
             raise UsageError(f"--set dtype={cfg['dtype']}: seed-chain genomes are float32; "
                              f"use dtype=float32")
@@ -110,6 +132,11 @@ class DeepGA(Strategy):
                              f"{self.generations} generations; set chain_capacity >= "
                              f"{self.generations}")
         self._sigma_schedule()
+        steps = (self.generations or 0) * self.evaluations_per_generation() * max(
+            task.episode_length, 1)
+        if steps > INT32_MAX and (cfg.get("env_steps") or INT32_MAX + 1) > INT32_MAX:
+            raise UsageError(f"the budget allows {steps:,} environment steps; the run counts up "
+                             f"to {INT32_MAX:,}: set --set env_steps=N with N <= {INT32_MAX:,}")
 
     # --- configuration -----------------------------------------------------------------------
     def _check(self):
@@ -122,6 +149,19 @@ class DeepGA(Strategy):
                              f"(1 <= T < pop_size){hint}")
         if self.k > n:
             raise UsageError(f"--set elite_candidates={self.k}: must be <= pop_size ({n})")
+
+    def _check_cutoff(self):
+        c, t = self.cfg, self.task
+        if "max_steps" not in t.policy_batch:
+            raise UsageError("--set episode_cutoff=adaptive: this env's episodes have a fixed "
+                             "length; the Brax locomotion envs take a cutoff")
+        self.cutoff_max = c["cutoff_max"] or t.episode_length
+        if not c["cutoff_start"] <= self.cutoff_max <= t.episode_length:
+            raise UsageError(f"--set cutoff_start={c['cutoff_start']} cutoff_max="
+                             f"{self.cutoff_max}: need cutoff_start <= cutoff_max <= "
+                             f"episode_length ({t.episode_length})")
+        if c["cutoff_ratio"] <= 1:
+            raise UsageError(f"--set cutoff_ratio={c['cutoff_ratio']}: must be > 1")
 
     def evaluations_per_generation(self) -> int:
         return self.n * self.reps + self.k * self.e
@@ -206,24 +246,56 @@ class DeepGA(Strategy):
     # --- the strategy -------------------------------------------------------------------------
     def init(self, key, n_runs_padded, dtype=jnp.float32):
         d, t, c = self.task.dim, self.t, self.cap
+        stats = obs_norm.init(max(self.task.obs_dim, 1) if self.norm else 1)
+        zeros_obs = jnp.zeros_like(stats.mean)
         zeros_u = jnp.zeros((), jnp.uint32)
         return GAState(
             parents=jnp.zeros((t, d), dtype), p_init=jnp.zeros((t,), jnp.uint32),
             p_seeds=jnp.zeros((t, c), jnp.uint32), p_sigmas=jnp.zeros((t, c), jnp.float32),
             p_len=jnp.zeros((t,), jnp.int32), c_parent=jnp.full((self.n,), -1, jnp.int32),
             c_seed=jnp.zeros((self.n,), jnp.uint32), sigma=jnp.float32(self.sigma0),
-            fitness=jnp.zeros((self.n,), dtype), candidates=jnp.zeros((self.k,), jnp.int32),
+            fitness=jnp.zeros((self.n,), dtype), select=jnp.zeros((self.n,), dtype),
+            candidates=jnp.zeros((self.k,), jnp.int32),
             elite=jnp.zeros((d,), dtype), elite_init=zeros_u,
             elite_seeds=jnp.zeros((c,), jnp.uint32), elite_sigmas=jnp.zeros((c,), jnp.float32),
             elite_len=jnp.int32(0), elite_return=jnp.asarray(-jnp.inf, dtype),
             elite_generation=jnp.int32(-1), generation=jnp.int32(0),
             evaluations=jnp.zeros((1,), jnp.int32), gen0_max=jnp.asarray(-jnp.inf, dtype),
-            goal_reached=jnp.bool_(False))
+            goal_reached=jnp.bool_(False), env_steps=jnp.int32(0),
+            cutoff=jnp.int32(self.cfg["cutoff_start"] if self.adaptive
+                             else self.task.episode_length),
+            at_cutoff=jnp.float32(0), obs=stats,
+            obs_pending=(jnp.float32(0), zeros_obs, zeros_obs), elite_obs=stats,
+            aux=self._init_aux(dtype))
+
+    def _init_aux(self, dtype) -> dict:
+        return {}
+
+    def _metrics(self, state: GAState) -> dict:
+        """A subclass's own metrics at the end of a generation."""
+        return {}
+
+    def _scores(self, key, state: GAState, fitness, evaluation):
+        """(what truncation ranks (N,), state, metrics): the fitness itself for the GA."""
+        return fitness, state, {}
+
+    def _policies(self, state: GAState, rows):
+        """The population the task evaluates: rows (B, D), with the frozen normalizer and the
+        generation's cutoff where the run uses them."""
+        if not (self.norm or self.adaptive):
+            return rows[None]
+        batch = PolicyBatch(rows[None])
+        if self.norm:
+            batch = batch.replace(obs_mean=state.obs.mean[None],
+                                  obs_std=obs_norm.std(state.obs)[None])
+        if self.adaptive:
+            batch = batch.replace(max_steps=state.cutoff[None])
+        return batch
 
     def ask(self, key, state: GAState, phase: int = 0):
         if phase == 1:
             rows = self._rows(state, state.candidates)
-            return jnp.repeat(rows, self.e, axis=0)[None], state
+            return self._policies(state, jnp.repeat(rows, self.e, axis=0)), state
         k_parent, k_seed = jax.random.split(key)
         seeds = jax.random.bits(k_seed, (self.n,), jnp.uint32)
         if self.random_init:
@@ -233,41 +305,56 @@ class DeepGA(Strategy):
             par = jnp.where(state.generation == 0, -1, drawn)
         state = state.replace(c_parent=par, c_seed=seeds, sigma=self.sigma_at(state.generation))
         rows = self._rows(state, jnp.arange(self.n))
-        return jnp.repeat(rows, self.reps, axis=0)[None], state
+        return self._policies(state, jnp.repeat(rows, self.reps, axis=0)), state
 
     def tell(self, key, population, evaluation, state: GAState, phase: int = 0):
-        new, metrics = self._tell(evaluation, state, phase)
+        new, metrics = self._tell(key, evaluation, state, phase)
         # A run whose chains are full stops (runs_active); iterations the engine runs past that
         # within a chunk leave its state as it was.
         active = state.generation < self.cap
         new = jax.tree_util.tree_map(lambda a, b: jnp.where(active, a, b), new, state)
         return new, metrics
 
-    def _tell(self, evaluation, state: GAState, phase: int):
+    def _tell(self, key, evaluation, state: GAState, phase: int):
         fit = evaluation.fitness[0]
         goal = state.goal_reached
         if "goal_reached" in evaluation.extras:
             goal = goal | jnp.any(evaluation.extras["goal_reached"][0])
-        state = state.replace(goal_reached=goal, evaluations=state.evaluations + fit.shape[0])
+        ex = evaluation.extras
+        steps = (jnp.sum(ex["env_steps"][0]).astype(jnp.int32) if "env_steps" in ex
+                 else jnp.int32(fit.shape[0] * self.task.episode_length))
+        pending = state.obs_pending
+        if self.norm:
+            n, s1, s2 = ex["obs_moments"]
+            pending = (pending[0] + jnp.sum(n[0]).astype(jnp.float32),
+                       pending[1] + jnp.sum(s1[0], axis=0), pending[2] + jnp.sum(s2[0], axis=0))
+        state = state.replace(goal_reached=goal, evaluations=state.evaluations + fit.shape[0],
+                              env_steps=state.env_steps + steps, obs_pending=pending)
         if phase == 0:
+            if self.adaptive:
+                hit = jnp.mean((ex["env_steps"][0] >= state.cutoff).astype(jnp.float32))
+                state = state.replace(at_cutoff=hit)
             fitness = jnp.mean(fit.reshape(self.n, self.reps), axis=1)
-            prev = jnp.where((state.generation > 0) & (not self.random_init), 0, -1)
+            scores, state, extra = self._scores(key, state, fitness, evaluation)
+            # row 0 is the previous elite only where the elite is the first parent (GA)
+            prev = jnp.where((state.generation > 0) & (not self.keeps_best), 0, -1)
             cands = (selection.elite_candidates(fitness, self.k, prev) if self.k
                      else state.candidates)
-            state = state.replace(fitness=fitness, candidates=cands,
+            state = state.replace(fitness=fitness, select=scores, candidates=cands,
                                   gen0_max=jnp.where(state.generation == 0, jnp.max(fitness),
                                                      state.gen0_max))
             if self.k:
-                return state, {}
+                return state, extra
             best = selection.ranking(fitness)[0]
-            return self._next_generation(state, best, fitness[best])
+            state, metrics = self._next_generation(state, best, fitness[best])
+            return state, {**metrics, **extra}
         returns = fit.reshape(self.k, self.e)
         elite, mean = selection.choose_elite(state.candidates, returns)
         return self._next_generation(state, elite, mean)
 
     def _next_generation(self, state: GAState, elite, elite_return):
         fitness = state.fitness
-        if self.random_init:  # keep the better of the stored elite and this generation's
+        if self.keeps_best:  # keep the better of the stored elite and this generation's
             better = elite_return > state.elite_return
             rows = self._rows(state, elite[None])[0]
             init, seeds, sigmas, n = self._chains(state, elite[None])
@@ -278,23 +365,41 @@ class DeepGA(Strategy):
                 elite_sigmas=pick(sigmas[0], state.elite_sigmas),
                 elite_len=pick(n[0], state.elite_len),
                 elite_return=pick(elite_return, state.elite_return),
-                elite_generation=pick(state.generation, state.elite_generation))
-        else:
-            idx = selection.parents(fitness, elite, self.t)
+                elite_generation=pick(state.generation, state.elite_generation),
+                elite_obs=jax.tree_util.tree_map(pick, state.obs, state.elite_obs))
+        if not self.random_init:
+            # the first parent (next generation's unmutated row 0): the elite, or the top score
+            lead = selection.ranking(state.select)[0] if self.keeps_best else elite
+            idx = selection.parents(state.select, lead, self.t)
             rows = self._rows(state, idx)
             init, seeds, sigmas, n = self._chains(state, idx)
+            state = state.replace(parents=rows, p_init=init, p_seeds=seeds, p_sigmas=sigmas,
+                                  p_len=n)
+        if not self.keeps_best:
             state = state.replace(
-                parents=rows, p_init=init, p_seeds=seeds, p_sigmas=sigmas, p_len=n,
                 elite=rows[0], elite_init=init[0], elite_seeds=seeds[0], elite_sigmas=sigmas[0],
                 elite_len=n[0], elite_return=elite_return,
                 elite_generation=jnp.where((elite == 0) & (state.generation > 0),
-                                           state.elite_generation, state.generation))
+                                           state.elite_generation, state.generation),
+                elite_obs=state.obs)  # its return was measured under this generation's
+        if self.norm:
+            n, s1, s2 = state.obs_pending
+            state = state.replace(obs=obs_norm.update_moments(state.obs, n[None], s1[None],
+                                                              s2[None]),
+                                  obs_pending=jax.tree_util.tree_map(jnp.zeros_like,
+                                                                     state.obs_pending))
         metrics = {"fitness/max": jnp.max(fitness), "fitness/mean": jnp.mean(fitness),
                    "elite/return": state.elite_return, "sigma": state.sigma,
-                   "generation": state.generation + 1}
-        if self.task.episode_length and self.cfg.get("env_steps") is None:
-            # (with an env_steps budget the engine reports its own count, the same number)
-            metrics["env_steps"] = state.evaluations[0] * self.task.episode_length
+                   "generation": state.generation + 1, "episode_cutoff": state.cutoff,
+                   **self._metrics(state)}
+        if self.adaptive:  # Uber's rule, for the next generation
+            c = self.cfg
+            grown = jnp.minimum((state.cutoff * c["cutoff_ratio"]).astype(jnp.int32),
+                                self.cutoff_max)
+            state = state.replace(cutoff=jnp.where(state.at_cutoff > c["cutoff_threshold"],
+                                                   grown, state.cutoff))
+        if self.task.episode_length:
+            metrics["env_steps"] = state.env_steps
         return state.replace(generation=state.generation + 1), metrics
 
     # --- engine views ---------------------------------------------------------------------------
@@ -308,10 +413,7 @@ class DeepGA(Strategy):
         return (state.generation < self.cap)[None]
 
     def summary(self, metrics):
-        out = {k: metrics[k] for k in ("elite/return",) if k in metrics}
-        if self.task.episode_length:
-            out["env_steps"] = int(metrics["evaluations"]) * self.task.episode_length
-        return out
+        return {k: metrics[k] for k in ("elite/return", "env_steps") if k in metrics}
 
     # --- genome files ----------------------------------------------------------------------------
     def spec(self) -> dict:
@@ -334,17 +436,27 @@ class DeepGA(Strategy):
                 "return": float(state.elite_return),
                 "chosen_in_generation": int(state.elite_generation),
                 "re_evaluation_episodes": self.e if self.k else self.reps,
-                "network": self.spec(), "normalizer": None, "test": test}
+                "network": self.spec(), "normalizer": self.normalizer(state), "test": test}
         return {"bytes": {GENOME_FILE: genome.encode(chain, np.asarray(state.elite, np.float32),
                                                      self.spec())},
                 "json": {BEST_FILE: best}}
+
+    def normalizer(self, state) -> dict | None:
+        """The elite's observation normalizer: {count, mean, std} (float32 values)."""
+        if not self.norm:
+            return None
+        st = state.elite_obs
+        return {"count": float(st.count), "mean": np.asarray(st.mean).tolist(),
+                "std": np.asarray(obs_norm.std(st)).tolist()}
 
     def checkpoint_files(self, state):
         return self._best_files(state) if int(state.generation) > 0 else {}
 
     def finalize(self, key, state, evaluate):
         seeds = np.arange(TEST_RESET_SEED, TEST_RESET_SEED + self.cfg["test_episodes"])
-        ev = test_episodes(evaluate, state.elite, seeds)
+        norm = self.normalizer(state)
+        ev = replay_episodes(evaluate, state.elite, seeds,
+                           None if norm is None else (norm["mean"], norm["std"]))
         ret = np.asarray(ev["return"], np.float64)
         test = {"episodes": len(ret), "first_reset_seed": int(seeds[0]),
                 "mean_return": float(ret.mean()), "std_return": float(ret.std()),
@@ -367,3 +479,4 @@ class RandomSearch(DeepGA):
 
     SCHEMA = schema.RANDOM_SEARCH
     random_init = True
+    keeps_best = True

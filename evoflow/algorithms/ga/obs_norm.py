@@ -16,8 +16,9 @@ from __future__ import annotations
 import jax.numpy as jnp
 from flax import struct
 
+from evoflow.tasks.base import OBS_CLIP as CLIP, normalized
+
 VAR_FLOOR = 1e-8  # a constant observation dimension divides by ~1e-4, not by 0
-CLIP = 10.0  # normalized observations are clipped to [-CLIP, CLIP]
 
 
 @struct.dataclass
@@ -52,7 +53,25 @@ def update(stats: ObsStats, obs, valid) -> ObsStats:
     return ObsStats(n, mean, m2)
 
 
+def update_moments(stats: ObsStats, n, s1, s2) -> ObsStats:
+    """Merge episodes given by their moments shifted by `stats.mean` (a task's
+    extras["obs_moments"]): counts n (E,), s1 = sum(o - mean) (E, obs), s2 = sum((o - mean)^2)
+    (E, obs); the same merge as `update` on the episodes' steps."""
+    n = n.astype(jnp.float32)
+    n_b = jnp.sum(n)
+    shift = jnp.sum(s1, axis=0) / jnp.maximum(n_b, 1.0)  # batch mean - stats.mean
+    m2_b = jnp.maximum(jnp.sum(s2, axis=0) - n_b * jnp.square(shift), 0.0)
+    total = stats.count + n_b
+    frac = n_b / jnp.maximum(total, 1.0)
+    mean = stats.mean + shift * frac
+    m2 = stats.m2 + m2_b + jnp.square(shift) * stats.count * frac
+    return ObsStats(total, mean, m2)
+
+
+def std(stats: ObsStats):
+    return jnp.sqrt(jnp.maximum(stats.var, VAR_FLOOR))
+
+
 def normalize(stats: ObsStats, obs):
     """(obs - mean) / std, clipped to [-CLIP, CLIP]."""
-    std = jnp.sqrt(jnp.maximum(stats.var, VAR_FLOOR))
-    return jnp.clip((obs - stats.mean) / std, -CLIP, CLIP)
+    return normalized(obs, stats.mean, std(stats))
