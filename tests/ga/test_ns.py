@@ -51,6 +51,21 @@ def test_a_ga_ns_run_writes_its_archive_oldest_first(tmp_path):
     assert m[-1]["archive/size"] == 40 and m[-1]["novelty/max"] > 0
     s = summary(run)
     assert s["elite/return"] >= s["gen0/max_return"] and "goal_reached" in s
+    _check_the_archive_view(run)
+
+
+def _check_the_archive_view(run):
+    """The family's viz view draws every archived behaviour, offline and without errors."""
+    pytest.importorskip("plotly")
+    from evoflow.viz.cli import main
+    from tests.viz.browser import browser, open_page
+
+    assert main([run]) == 0
+    text = (run / "report.html").read_text()
+    assert "Novelty archive (40 behaviours)" in text and 'id="ga-elite"' in text
+    with browser() as b, open_page(b, run / "report.html") as p:
+        drawn = p.page.evaluate("document.getElementById('novelty-archive').dataset.drawn")
+        assert drawn == "40" and p.errors == [] and p.requests == []
 
 
 @pytest.mark.parametrize("sets, needle", [

@@ -45,4 +45,5 @@ FAMILY = Family(
                    "seeds); episode i resets from K + i"),
     ),
     evaluator="evoflow.algorithms.ga.evaluate",
+    views=("evoflow.algorithms.ga.views:views",),
 )

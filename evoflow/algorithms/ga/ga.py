@@ -129,7 +129,8 @@ class DeepGA(Strategy):
         self.generations = self._generation_bound()
         if self.generations is not None and self.generations > self.cap:
             raise UsageError(f"--set chain_capacity={self.cap}: the budget allows "
-                             f"{self.generations} generations; set chain_capacity >= "
+                             f"{self.generations} generations; a run's chain capacity is fixed "
+                             f"when it starts: start it with chain_capacity >= "
                              f"{self.generations}")
         self._sigma_schedule()
         steps = (self.generations or 0) * self.evaluations_per_generation() * max(
