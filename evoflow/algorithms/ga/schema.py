@@ -113,8 +113,11 @@ PRESETS_RS = {env: {name: {k: v for k, v in p.items() if k not in ("truncation",
 PRESETS_NS = {"deceptive_maze": {name: dict(p) for name, p in PRESETS["deceptive_maze"].items()}}
 PRESETS_NS["deceptive_maze"]["default"]["archive_prob"] = 0.05
 
-# es: the same budgets as ga on each env (its presets' sizes without the GA's own keys)
+# es: the same budgets as ga on each env (its presets' sizes, made even, without the GA's keys)
 _ES_KEYS = set(ES) | {"iterations", "env_steps", "evaluations", "log_every", "checkpoint_every",
                       "episode_length", "policy_hidden"}
 PRESETS_ES = {env: {name: {k: v for k, v in p.items() if k in _ES_KEYS}
                     for name, p in by.items()} for env, by in PRESETS.items()}
+for _by in PRESETS_ES.values():  # Open_ES samples antithetic pairs: an even population
+    for _p in _by.values():
+        _p["pop_size"] += _p["pop_size"] % 2
