@@ -87,7 +87,7 @@ import sys
 import time
 from pathlib import Path
 
-from _machine import cpu_model
+from _machine import commit, cpu_model
 from _timing import timed
 
 HERE = Path(__file__).resolve().parent
@@ -291,17 +291,6 @@ def _machine() -> list[str]:
              f"python {platform.python_version()}")]
 
 
-def _commit() -> str:
-    """The checkout's commit, and whether evoflow/ or envs/ differ from it."""
-    def git(*a):
-        return subprocess.run(["git", *a], cwd=REPO, capture_output=True, text=True,
-                              check=False).stdout.strip()
-    head = git("rev-parse", "--short", "HEAD") or "?"
-    dirty = git("status", "--porcelain", "--", "evoflow", "envs")
-    return f"evoflow commit {head}" + (" (+ uncommitted changes under evoflow/ or envs/)"
-                                       if dirty else "")
-
-
 def _peer_cmd(peer: str, *extra: str) -> list[str]:
     return [peer, str(HERE / "_qdax_peer.py"), *extra]
 
@@ -502,7 +491,7 @@ def main() -> None:
     title = (f"DCRL-ME benchmark: evoflow vs QDax 0.5.0 on ant_omni "
              f"({time.strftime('%Y-%m-%d %H:%M:%S %Z')}, preset {preset}"
              f"{', QUICK' if args.quick else ''})")
-    head = [title, *_machine(), _commit(), f"peer python: {peer}"]
+    head = [title, *_machine(), commit(), f"peer python: {peer}"]
     for line in head:
         print(line)
     print(_load() + " (start)", flush=True)

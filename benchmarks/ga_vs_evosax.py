@@ -70,7 +70,6 @@ import json
 import os
 import platform
 import statistics
-import subprocess
 import sys
 import time
 from pathlib import Path
@@ -78,37 +77,11 @@ from pathlib import Path
 HERE = Path(__file__).resolve().parent
 REPO = HERE.parent
 sys.path.insert(0, str(HERE))
-from _machine import cpu_model  # noqa: E402
+from _machine import commit, cpu_flags, cpu_model  # noqa: E402
 
 ENV = "ant"
-FLAGS = ("sse4_2", "avx", "avx2", "fma", "avx512f", "avx512bw", "avx512vl", "avx512_vnni",
-         "avx512_bf16", "amx_tile", "amx_bf16")
-
-
-def cpu_flags() -> str:
-    """The SIMD flags of /proc/cpuinfo that matter to XLA's CPU code ('' where unknown)."""
-    try:
-        for line in Path("/proc/cpuinfo").read_text().splitlines():
-            if line.startswith("flags"):
-                have = set(line.split(":", 1)[1].split())
-                return " ".join(f for f in FLAGS if f in have)
-    except OSError:
-        pass
-    return ""
-
-
 def _load() -> str:
     return "load average {:.2f} {:.2f} {:.2f}".format(*os.getloadavg())
-
-
-def _commit() -> str:
-    def git(*a):
-        return subprocess.run(["git", *a], cwd=REPO, capture_output=True, text=True,
-                              check=False).stdout.strip()
-    head = git("rev-parse", "--short", "HEAD") or "?"
-    dirty = git("status", "--porcelain", "--", "evoflow", "envs")
-    return f"evoflow commit {head}" + (" (+ uncommitted changes under evoflow/ or envs/)"
-                                       if dirty else "")
 
 
 def _versions() -> str:
@@ -135,7 +108,7 @@ def _machine() -> list[str]:
             f"{jax.config.jax_threefry_partitionable}, XLA_FLAGS="
             f"{os.environ.get('XLA_FLAGS', '(unset)')}, JAX_PLATFORMS="
             f"{os.environ.get('JAX_PLATFORMS', '(unset)')}",
-            _commit()]
+            commit()]
 
 
 # ------------------------------------------------------------------------------------------------

@@ -173,6 +173,11 @@ class PlanarEpisodeTask(PolicyTask):
     position = descriptor, positions after each step (T, 2), transitions): evaluation and the
     viz trajectory follow from it, one reset key per policy."""
 
+    sense = "max"
+    kinds = ("descriptor", "policy")
+    descriptor_names = ("x", "y")
+    descriptor_units = ("", "")
+
     def _episode(self, genotype, key):
         raise NotImplementedError
 

@@ -23,7 +23,7 @@ import numpy as np
 from evoflow.config import Param
 from evoflow.nets import Layout
 from evoflow.tasks.base import Evaluation, PolicyBatch, PolicyTask, normalized
-from evoflow.tasks.brax_qd import load_brax_env
+from evoflow.tasks.brax_qd import BraxQD, load_brax_env
 
 class BraxLocomotion(PolicyTask):
     sense = "max"
@@ -35,11 +35,7 @@ class BraxLocomotion(PolicyTask):
                                 check="positive"),
         "policy_hidden": Param([64, 64], "ints", "policy hidden layers (tanh MLP)",
                                check="positive"),
-        "resets": Param("stochastic", "str", "brax's reset noise per episode (stochastic), or "
-                        "one fixed initial state (deterministic)",
-                        choices=("stochastic", "deterministic")),
-        "brax_backend": Param("spring", "str", "brax physics pipeline",
-                              choices=("spring", "positional", "generalized")),
+        **{k: BraxQD.SCHEMA[k] for k in ("resets", "brax_backend")},
         "obs_norm": Param(True, "bool", "policies act on observations normalized by the "
                           "algorithm's running mean and variance (Salimans et al. 2017)"),
     }

@@ -96,11 +96,6 @@ def distance(p):
 
 class DeceptiveMaze(PlanarEpisodeTask):
     name = "deceptive_maze"
-    sense = "max"
-    kinds = ("descriptor", "policy")
-    progress_keys = ()
-    descriptor_names = ("x", "y")
-    descriptor_units = ("", "")
     SCHEMA = {
         "episode_length": Param(250, "int", "steps per episode T", check="positive"),
         "policy_hidden": Param([64, 64], "ints", "hidden layer widths of the policy",

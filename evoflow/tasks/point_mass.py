@@ -19,11 +19,6 @@ from evoflow.nets import Layout
 
 class PointOmni(PlanarEpisodeTask):
     name = "point_omni"
-    sense = "max"
-    kinds = ("descriptor", "policy")
-    progress_keys = ()
-    descriptor_names = ("x", "y")
-    descriptor_units = ("", "")
     SCHEMA = {
         "episode_length": Param(100, "int", "steps per episode T", check="positive"),
         "policy_hidden": Param([64, 64], "ints", "hidden layer widths of the policy",
