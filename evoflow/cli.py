@@ -111,7 +111,8 @@ def _eval_help() -> str:
 
     lines = []
     for fam in families().values():
-        opts = "; ".join(f"{o.flag} {o.metavar}: {o.help}" for o in fam.eval_options)
+        opts = "; ".join(f"{o.flag}{' ' + o.metavar if o.metavar else ''}: {o.help}"
+                         for o in fam.eval_options)
         lines.append(f"{fam.name}: {opts or 'no options (nothing to evaluate yet)'}")
     return "\n\n".join(lines)
 
@@ -135,7 +136,10 @@ def eval_(
         path = evaluate.execute(plan)
     except EvoflowError as e:
         _fail(e)
-    print(path)
+    line = evaluate.headline(path)
+    if line:
+        print(line)
+    print(path)  # the last line: scripts read the record's path
 
 
 def _export_help() -> str:

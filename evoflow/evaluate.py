@@ -18,7 +18,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from evoflow.engine.rundir import CONFIG, RunDir, atomic_write_json
+from evoflow.engine.rundir import CONFIG, RunDir, atomic_write_bytes, atomic_write_json, read_json
 from evoflow.errors import RunStateError, UsageError
 
 EVAL_SEED = 2**31 - 1  # reset keys of evaluation episodes; fixed, independent of the run's seed
@@ -60,6 +60,12 @@ def parse_options(family, tokens: list[str], options=None, command: str = "eval"
             what = f"an {command} option" if flag.startswith("-") else \
                 "an option (expected --flag VALUE)"
             raise UsageError(f"{flag}: not {what} of {family.name} runs; they take {takes}")
+        if by_flag[flag].kind == "flag":
+            if eq:
+                raise UsageError(f"{tok}: {flag} takes no value")
+            out[flag] = True
+            i += 1
+            continue
         if not eq:
             if i + 1 >= len(tokens):
                 raise UsageError(f"{flag}: needs a value ({by_flag[flag].metavar})")
@@ -109,10 +115,29 @@ def execute(plan: Plan, now: _dt.datetime | None = None) -> Path:
     """Roll out and write a new `evals/<YYYYmmdd-HHMMSS>-<4 hex>.json`; return its path."""
     body = plan.evaluator.rollout(plan)
     now = (now or _dt.datetime.now()).astimezone()
+    stamp = now.strftime("%Y%m%d-%H%M%S")
+    # files beside the record (a rendered episode): {name suffix: bytes}, each written whole
+    # under a new name, which the record lists
+    for suffix, data in body.pop("_files", {}).items():
+        (plan.run / EVALS).mkdir(exist_ok=True)
+        name = f"{stamp}-{secrets.token_hex(4)}-{suffix}"
+        atomic_write_bytes(plan.run / EVALS / name, data)
+        body.setdefault("files", []).append(f"{EVALS}/{name}")
     rec = plan.record
     body.update(run=plan.run.path.name, algo=rec["algo"], env=rec["env"], seed=rec["seed"],
                 created=now.isoformat(timespec="seconds"))
-    return write_new(plan.run / EVALS, now.strftime("%Y%m%d-%H%M%S"), body)
+    return write_new(plan.run / EVALS, stamp, body)
+
+
+def headline(path: Path) -> str:
+    """One line of a written record's mean over its episodes (DESIGN.md's fields), or ""."""
+    body = read_json(path)
+    if not isinstance(body.get("mean_return"), (int, float)):
+        return ""
+    std = body.get("std_return")
+    std = f" (std {std:.6g})" if isinstance(std, (int, float)) else ""
+    n = body.get("episodes")
+    return f"mean_return {body['mean_return']:.6g}{std}" + (f" over {n} episodes" if n else "")
 
 
 def write_new(folder: Path, stamp: str, obj: Any) -> Path:

@@ -37,7 +37,12 @@ def algo_presets(algo: str, env: str) -> dict[str, dict]:
     spec = algorithm(algo)
     presets = dict(env_presets(env).get(spec.presets_of or algo, {}))
     if spec.presets:
-        presets.update(load_ref(spec.presets).get(env, {}))
+        table = load_ref(spec.presets)
+        # a family's presets for a namespace of envs ("gym/ALE/*", "gym/*") apply where none is
+        # named; the longest namespace wins
+        names = [env] + ["/".join(env.split("/")[:i]) + "/*" for i in
+                         range(env.count("/"), 0, -1)]
+        presets.update(next((table[n] for n in names if n in table), {}))
     return presets
 
 
@@ -78,8 +83,9 @@ def check_names(algo: str, env: str, preset: str) -> None:
     if env not in TASKS:
         raise UsageError(f"unknown env {env!r}{closest(env, TASKS)}; envs for {algo}: "
                          f"{', '.join(accepted_envs(algo))}")
+    TASKS[env].check(env)  # an env namespace's own names (gym/<ID>: a registered ID)
     fits = accepted_envs(algo)
-    if env not in fits:
+    if env not in fits and not set(TASKS[env].kinds) & set(algorithm(algo).accepts):
         raise UsageError(f"env {env!r} does not fit {algo}; envs it accepts: {', '.join(fits)}")
     presets = algo_presets(algo, env)
     if preset not in presets:
@@ -176,10 +182,9 @@ def prepare(algo: str, env: str, preset: str, seed: int, sets: dict[str, Any]) -
                            ("--set", sets)])
     import jax
 
-    # Process-wide JAX settings that define the run's numbers; recorded in versions.json.
-    jax.config.update("jax_threefry_partitionable", cfg["threefry_partitionable"])
-    if cfg["dtype"] == "float64":
-        jax.config.update("jax_enable_x64", True)
+    from evoflow.engine.prng import apply_run_settings
+
+    apply_run_settings(cfg)  # process-wide JAX settings of the run; recorded in versions.json
     from evoflow.engine import footprint
 
     task = entry.make(cfg)
@@ -195,7 +200,9 @@ def prepare(algo: str, env: str, preset: str, seed: int, sets: dict[str, Any]) -
     if cfg["workers"] and driver == "trainer":
         raise UsageError(f"--set workers={cfg['workers']}: {algo} trains one model in-process "
                          f"(trainer driver); use workers=0")
-    if cfg["workers"] and driver == "device" and cfg.get("evaluator", "jax") != "numpy":
+    host_loop = bool(getattr(task, "host_loop", False))
+    if cfg["workers"] and driver == "device" and cfg.get("evaluator", "jax") != "numpy" \
+            and not host_loop:
         raise UsageError(f"--set workers={cfg['workers']}: worker processes evaluate on the host "
                          f"loop; add --set evaluator=numpy (or use workers=0)")
     lo, hi = task.init_box()
@@ -209,7 +216,9 @@ def prepare(algo: str, env: str, preset: str, seed: int, sets: dict[str, Any]) -
                     episode_length=getattr(task, "T", 0),
                     policy_hidden=tuple(task.policy.sizes[1:-1]) if hasattr(task, "policy")
                     else (),
+                    policy_kind=getattr(getattr(task, "policy", None), "kind", "mlp"),
                     policy_batch=tuple(getattr(task, "policy_batch", ())),
+                    host_loop=host_loop,
                     descriptor_low=desc[0], descriptor_high=desc[1],
                     descriptor_names=tuple(getattr(task, "descriptor_names", ())),
                     descriptor_units=tuple(getattr(task, "descriptor_units", ())))
@@ -227,7 +236,8 @@ def _printer(quiet: bool) -> Callable[[str], None]:
 def _host_evaluator(prep: Prepared):
     from evoflow.engine.hosteval import HostEvaluator
 
-    return HostEvaluator(prep.env, prep.cfg, prep.task)
+    return HostEvaluator(prep.env, prep.cfg, prep.task,
+                         decoder=getattr(prep.strategy, "host_decoder", None))
 
 
 def build_engine(prep: Prepared, run, out, quiet: bool):
@@ -239,7 +249,8 @@ def build_engine(prep: Prepared, run, out, quiet: bool):
 
     family = family_of(prep.algo)
     driver = algorithm(prep.algo).driver
-    host = prep.cfg.get("evaluator", "jax") == "numpy"
+    # a task that only evaluates on the host (gymnasium), or a JAX task asked to (evaluator)
+    host = prep.cfg.get("evaluator", "jax") == "numpy" or getattr(prep.task, "host_loop", False)
     kw = dict(seed=prep.seed, out=out, quiet=quiet,
               progress_keys=tuple(prep.task.progress_keys) + tuple(prep.strategy.progress_keys),
               budget=Budget.from_config(prep.cfg, prep.task, family.budget_keys),

@@ -36,6 +36,8 @@ def _envs_column(algo: str) -> str:
         name = f"{alias_of[env]}={env}" if env in alias_of else env
         presets = list(algo_presets(algo, env))
         parts.append(name if set(presets) == every else f"{name}[{','.join(presets) or '-'}]")
+    if any(env.startswith("gym/") for env in accepted_envs(algo)):
+        parts.append("gym/<any gymnasium ID> (host loop)")
     return " ".join(parts)
 
 

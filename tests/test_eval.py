@@ -67,8 +67,9 @@ def test_eval_cell_reproduces_the_archive_and_never_overwrites(qd_run):
     a = _archive(qd_run)
     filled = np.flatnonzero(np.isfinite(a["fitness"]))
     best, other = int(np.argmax(a["fitness"])), int(filled[0])
-    first = evoflow("eval", qd_run, "--policy", f"cell:{best}").stdout.strip()
-    second = evoflow("eval", qd_run, "--policy", f"cell:{other}", "--episodes", "3").stdout.strip()
+    first = evoflow("eval", qd_run, "--policy", f"cell:{best}").stdout.strip().splitlines()[-1]
+    second = evoflow("eval", qd_run, "--policy", f"cell:{other}",
+                     "--episodes", "3").stdout.strip().splitlines()[-1]
     files = sorted((qd_run / "evals").iterdir())
     assert [str(p) for p in files] == sorted([first, second]) and first != second
     assert all(STAMPED.fullmatch(p.name) for p in files)
@@ -84,7 +85,7 @@ def test_eval_cell_reproduces_the_archive_and_never_overwrites(qd_run):
         assert np.shape(rec["descriptors"]) == (k, 2) and len(rec["fitnesses"]) == k
         np.testing.assert_allclose(rec["fitnesses"], a["fitness"][cell], rtol=1e-5, atol=1e-5)
     before = open(first).read()
-    third = evoflow("eval", qd_run, "--policy", f"cell:{best}").stdout.strip()
+    third = evoflow("eval", qd_run, "--policy", f"cell:{best}").stdout.strip().splitlines()[-1]
     assert third not in (first, second) and open(first).read() == before
     assert len(list((qd_run / "evals").iterdir())) == 3
 
@@ -96,7 +97,8 @@ def test_eval_distilled_reproduces_the_runs_distilled_eval(dcg_run):
     i = len(cells) // 2
     target = _archive(dcg_run)["centroid"][cells[i]]
     text = ",".join(repr(float(v)) for v in target)
-    path = evoflow("eval", dcg_run, "--policy", "distilled", "--target", text).stdout.strip()
+    path = evoflow("eval", dcg_run, "--policy", "distilled",
+                   "--target", text).stdout.strip().splitlines()[-1]
     rec = json.loads(open(path).read())
     assert rec["policy"] == "distilled" and rec["cell"] is None and rec["episodes"] == 1
     np.testing.assert_allclose(rec["target"], target, rtol=0, atol=1e-7)
@@ -128,7 +130,7 @@ def test_reproducibility_expectations_match_the_documented_rollouts(dcg_run):
     import jax.numpy as jnp
 
     k = 3
-    path = evoflow("eval", dcg_run, "--reproducibility", k).stdout.strip()
+    path = evoflow("eval", dcg_run, "--reproducibility", k).stdout.strip().splitlines()[-1]
     rec = json.loads(open(path).read())
     arch = _archive(dcg_run)
     filled = np.flatnonzero(np.isfinite(arch["fitness"]))

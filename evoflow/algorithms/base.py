@@ -47,7 +47,10 @@ class TaskInfo:
     act_dim: int = 0
     episode_length: int = 0
     policy_hidden: tuple[int, ...] = ()
+    policy_kind: str = "mlp"  # the policy network's kind (`kind` of the task's policy)
     policy_batch: tuple[str, ...] = ()  # tasks.base.PolicyBatch fields its evaluate takes
+    # The task evaluates on the host loop (gymnasium): populations cross to worker processes.
+    host_loop: bool = False
     # QD tasks: the descriptor space.
     descriptor_low: np.ndarray | None = None
     descriptor_high: np.ndarray | None = None
@@ -113,8 +116,21 @@ class Strategy:
         "json" | "safetensors" | "bytes": {path: content}} (paths relative to the run)."""
         return {}
 
+    # Host loop, per-child payloads: where `host_decoder` names a function "module:name" of
+    # evoflow, `ask` returns per individual a dict of (M, B) arrays instead of parameters, and
+    # each worker builds the parameters as decoder(task, payload chunk, broadcast), from the
+    # generation's `host_broadcast` sent once to each worker (the Deep GA: parents + seeds).
+    host_decoder: str | None = None
+
+    def host_broadcast(self, state, phase: int) -> tuple[int, dict] | None:
+        """(version, plain data) every worker holds while it decodes this phase's payloads; a
+        version equal to the last one sent is not sent again."""
+        return None
+
     def finalize(self, key, state, evaluate: Callable) -> dict:
         """End-of-run evaluations with `evaluate(genotypes, key) -> Evaluation` (one run's task).
+        On the host loop `evaluate.host` is True and it is `evaluate(genotypes (B, D), seeds
+        (B,))`: one episode per row, each reset from its seed as given.
 
         Returns {} or {"summary": {...}, "npz" | "json" | "safetensors": {path: content}}; the
         engine writes the files (paths relative to the run directory).

@@ -78,7 +78,7 @@ class EvalOption:
     """One `evoflow eval` option of the family."""
 
     flag: str  # "--policy"
-    kind: str  # "str" | "int" | "float"
+    kind: str  # "str" | "int" | "float" | "flag" (no value: present means True)
     metavar: str
     help: str
 

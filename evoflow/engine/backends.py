@@ -55,8 +55,14 @@ def _watch_parent(parent: int) -> None:
 
 def make_task(env: str, cfg: dict):
     """The task of a registered env name, or of "package.module:Class" (a task class outside the
-    registry, e.g. a test's), built from the run's config."""
+    registry, e.g. a test's), built from the run's config, under the run's JAX settings (a
+    worker draws the same random numbers as the run's process)."""
     from evoflow.tasks import TASKS
+
+    if "threefry_partitionable" in cfg:
+        from evoflow.engine.prng import apply_run_settings
+
+        apply_run_settings(cfg)
 
     if env not in TASKS and ":" in env:
         import importlib
@@ -66,10 +72,27 @@ def make_task(env: str, cfg: dict):
     return TASKS[env].make(cfg)
 
 
-def run_job(task, rows: dict, population, seeds: np.ndarray, broadcast) -> dict:
-    """Evaluate one chunk; the result as plain data: {fitness, descriptor, extras}."""
+def load_decoder(name: str | None) -> Callable | None:
+    """The function "module:name" that builds a chunk's parameters from per-individual payloads
+    (a strategy's `host_decoder`); only evoflow's own modules are imported."""
+    if name is None:
+        return None
+    import importlib
+
+    module, _, attr = name.partition(":")
+    if not (module == "evoflow" or module.startswith("evoflow.")) or not attr:
+        raise ValueError(f"host decoder {name!r}: must be 'evoflow.<module>:<function>'")
+    return getattr(importlib.import_module(module), attr)
+
+
+def run_job(task, rows: dict, population, seeds: np.ndarray, broadcast,
+            decode: Callable | None = None) -> dict:
+    """Evaluate one chunk; the result as plain data: {fitness, descriptor, extras}. With a
+    decoder, `population` holds payloads that it turns into parameters first."""
     from evoflow.tasks.base import Evaluation
 
+    if decode is not None:
+        population = np.asarray(decode(task, population, broadcast))
     out = task.evaluate_host(rows, population, seeds, broadcast)
     if not isinstance(out, Evaluation):
         out = Evaluation(fitness=out)
@@ -95,11 +118,12 @@ def _died(report, pid, how: str, k: int, deaths: dict) -> None:
 # ----------------------------------------------------------------------------------------------
 # local process pool
 
-def _local_worker(conn, env: str, cfg: dict, parent: int) -> None:
+def _local_worker(conn, env: str, cfg: dict, parent: int, decoder: str | None) -> None:
     _watch_parent(parent)
-    task = error = None
+    task = error = decode = None
     try:
         task = make_task(env, cfg)
+        decode = load_decoder(decoder)
     except BaseException:  # reported on the first job, not lost in a dead process
         import traceback
 
@@ -120,7 +144,7 @@ def _local_worker(conn, env: str, cfg: dict, parent: int) -> None:
             try:
                 assert gen is None or broadcast[0] == gen, "stale broadcast"
                 out = ("ok", k, run_job(task, rows, population, seeds,
-                                        broadcast[1] if gen is not None else None))
+                                        broadcast[1] if gen is not None else None, decode))
             except Exception:
                 import traceback
 
@@ -131,9 +155,10 @@ def _local_worker(conn, env: str, cfg: dict, parent: int) -> None:
 
 
 class _LocalWorker:
-    def __init__(self, ctx, env, cfg):
+    def __init__(self, ctx, env, cfg, decoder):
         self.conn, child = ctx.Pipe()
-        self.proc = ctx.Process(target=_local_worker, args=(child, env, cfg, os.getpid()),
+        self.proc = ctx.Process(target=_local_worker,
+                                args=(child, env, cfg, os.getpid(), decoder),
                                 daemon=True, name="evoflow-eval-worker")
         self.proc.start()
         child.close()
@@ -161,12 +186,13 @@ class _LocalWorker:
 class LocalPool:
     """`n` spawned worker processes, each with its own task."""
 
-    def __init__(self, env: str, cfg: dict, n: int, report: Callable[[str], None]):
+    def __init__(self, env: str, cfg: dict, n: int, report: Callable[[str], None],
+                 decoder: str | None = None):
         import multiprocessing as mp
 
         self.ctx = mp.get_context("spawn")
-        self.env, self.cfg, self.report = env, cfg, report
-        self.workers = [_LocalWorker(self.ctx, env, cfg) for _ in range(n)]
+        self.env, self.cfg, self.report, self.decoder = env, cfg, report, decoder
+        self.workers = [_LocalWorker(self.ctx, env, cfg, decoder) for _ in range(n)]
 
     def pids(self) -> list[int]:
         return [w.pid for w in self.workers]
@@ -211,7 +237,7 @@ class LocalPool:
                     del busy[i]
                     pending.appendleft(k)
                     _died(self.report, w.pid, how, k, deaths)
-                    self.workers[i] = _LocalWorker(self.ctx, self.env, self.cfg)
+                    self.workers[i] = _LocalWorker(self.ctx, self.env, self.cfg, self.decoder)
                     continue
                 del busy[i]
                 status, k_done, value = msg
@@ -300,10 +326,11 @@ def _mute_worker_death_banner() -> None:
 class _RayWorkerImpl:
     """The body of a Ray actor: the task built once, the generation's broadcast held."""
 
-    def __init__(self, env: str, cfg: dict, host: str, parent: int):
+    def __init__(self, env: str, cfg: dict, host: str, parent: int, decoder: str | None):
         if host == socket.gethostname():
             _watch_parent(parent)
         self.task = make_task(env, cfg)
+        self.decode = load_decoder(decoder)
         self.broadcast = (None, None)
 
     def pid(self) -> int:
@@ -316,7 +343,7 @@ class _RayWorkerImpl:
         if gen is not None and self.broadcast[0] != gen:
             raise RuntimeError("stale broadcast")
         return run_job(self.task, rows, population, seeds,
-                       self.broadcast[1] if gen is not None else None)
+                       self.broadcast[1] if gen is not None else None, self.decode)
 
 
 class RayPool:
@@ -324,7 +351,7 @@ class RayPool:
     (joined, never stopped) or Ray is already initialized in this process (left as it is)."""
 
     def __init__(self, env: str, cfg: dict, n: int, report: Callable[[str], None],
-                 address: str | None = None):
+                 address: str | None = None, decoder: str | None = None):
         import logging
 
         _quiet_ray_env()
@@ -355,11 +382,12 @@ class RayPool:
                                          f"cluster ({first})") from None
         _mute_worker_death_banner()
         self._cls = ray.remote(num_cpus=1, max_restarts=0, max_task_retries=0)(_RayWorkerImpl)
-        self.env, self.cfg, self.report = env, cfg, report
+        self.env, self.cfg, self.report, self.decoder = env, cfg, report, decoder
         self.actors = [self._start() for _ in range(n)]
 
     def _start(self):
-        actor = self._cls.remote(self.env, self.cfg, socket.gethostname(), os.getpid())
+        actor = self._cls.remote(self.env, self.cfg, socket.gethostname(), os.getpid(),
+                                 self.decoder)
         return {"actor": actor, "gen": None, "pid": None, "pid_ref": actor.pid.remote()}
 
     def _pid(self, a) -> int | str:

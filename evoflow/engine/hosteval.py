@@ -88,23 +88,30 @@ class HostEvaluator:
     `report` receives one line per recovered worker death (default: `warning: ...` on stderr).
     """
 
-    def __init__(self, env: str, cfg: dict, task, report: Callable[[str], None] | None = None):
+    def __init__(self, env: str, cfg: dict, task, report: Callable[[str], None] | None = None,
+                 decoder: str | None = None):
+        """decoder: a strategy's `host_decoder` ("module:function"), or None when populations
+        are parameters."""
+        from evoflow.engine.backends import load_decoder
+
         self.env, self.task = env, task
+        self.decoder, self.decode = decoder, load_decoder(decoder)
         self.chunk = cfg["eval_chunk"]
         self.dtype = np.float64 if cfg.get("dtype", "float32") == "float64" else np.float32
         self.pad = bool(getattr(task, "pad_chunks", True))
         self.report = report or _report_stderr
         self.backend_name = cfg.get("backend", "local")
         self.workers = cfg.get("workers", 0)
-        self._gen = 0
+        self._gen, self._version = 0, None
         if self.backend_name not in ("local", "ray"):
             raise UsageError(f"--set backend={self.backend_name}: backend must be one of local, ray")
         if self.backend_name == "ray":
             if not self.workers:
                 raise UsageError("--set backend=ray: needs --set workers=K (K >= 1)")
-            self.pool = RayPool(env, cfg, self.workers, self.report, cfg.get("ray_address"))
+            self.pool = RayPool(env, cfg, self.workers, self.report, cfg.get("ray_address"),
+                                decoder)
         elif self.workers:
-            self.pool = LocalPool(env, cfg, self.workers, self.report)
+            self.pool = LocalPool(env, cfg, self.workers, self.report, decoder)
         else:
             self.pool = None
         if self.task is None and self.pool is None:
@@ -117,7 +124,12 @@ class HostEvaluator:
         return [] if self.pool is None else self.pool.pids()
 
     def _jobs(self, task_data: dict, population, seeds) -> tuple[list[tuple], int, int]:
-        if not isinstance(population, (list, tuple)):  # an array (numpy or JAX)
+        if isinstance(population, dict):  # payload arrays (M, B, ...) per field
+            fields = {k: np.asarray(v) for k, v in population.items()}
+            m, b = next(iter(fields.values())).shape[:2]
+            fields = {k: v.reshape(m * b, *v.shape[2:]) for k, v in fields.items()}
+            take = lambda idx: {k: v[idx] for k, v in fields.items()}  # noqa: E731
+        elif not isinstance(population, (list, tuple)):  # an array (numpy or JAX)
             population = np.asarray(population)
             m, b = population.shape[:2]
             flat = population.reshape(m * b, *population.shape[2:])
@@ -146,12 +158,14 @@ class HostEvaluator:
             jobs.append((rows, take(idx), seeds[idx]))
         return jobs, m, b
 
-    def evaluate(self, task_data: dict, population, seeds, broadcast: Any = None):
-        """Evaluation of population (M, B, ...) or [M][B] payloads; leaves of shape (M, B, ...).
+    def evaluate(self, task_data: dict, population, seeds, broadcast: Any = None,
+                 version: Any = None):
+        """Evaluation of population (M, B, ...), a dict of payload arrays (M, B, ...) or [M][B]
+        payloads; leaves of shape (M, B, ...).
 
         task_data: dict of arrays with a leading runs axis M. seeds: (M, B) uint32 (see
         `individual_seeds`). broadcast: optional plain data for this generation, sent once to
-        each worker.
+        each worker; a `version` equal to the previous call's is not sent again.
         """
         from evoflow.tasks.base import Evaluation
 
@@ -161,10 +175,12 @@ class HostEvaluator:
             return Evaluation(fitness=np.zeros((m, b), self.dtype))
         gen = None
         if broadcast is not None:
-            self._gen += 1
-            gen = self._gen
+            if version is None or version != self._version:
+                self._gen += 1
+            self._version, gen = version, self._gen
         if self.pool is None:
-            parts = [run_job(self.task, rows, pop, sd, broadcast) for rows, pop, sd in jobs]
+            parts = [run_job(self.task, rows, pop, sd, broadcast, self.decode)
+                     for rows, pop, sd in jobs]
         else:
             parts = self.pool.run(jobs, gen, broadcast)
 

@@ -14,6 +14,16 @@ GOLDEN_KEY = 123
 GOLDEN_SHAPE = (8,)
 
 
+def apply_run_settings(cfg: dict) -> None:
+    """The process-wide JAX settings that define a run's numbers (its PRNG stream and dtype),
+    set by the run's process and by every worker process that evaluates for it."""
+    import jax
+
+    jax.config.update("jax_threefry_partitionable", bool(cfg["threefry_partitionable"]))
+    if cfg.get("dtype", "float32") == "float64":
+        jax.config.update("jax_enable_x64", True)
+
+
 def golden_draw() -> list[float]:
     """First values of jax.random.normal(jax.random.key(123), (8,)), float32."""
     import jax

@@ -125,6 +125,11 @@ class Task:
         """
         return self.evaluate_numpy(run_data, population)
 
+    # Policy tasks that draw an episode (`evoflow eval --render`): the file's suffix, and
+    # render_episode(run_data, theta, key, normalizer=None) -> (return, bytes) for JAX tasks,
+    # render_episode(theta, reset_seed) for host tasks.
+    render_suffix: str | None = None
+
     # --- reporting --------------------------------------------------------------------------
     def metrics(self, run_data: Any, points: jax.Array, valid: jax.Array) -> dict[str, jax.Array]:
         """Scalar metrics of the runs' reported points (M, dim); pure JAX, exact reductions only
@@ -193,6 +198,36 @@ class PlanarEpisodeTask(PolicyTask):
         keys `evaluate` gives them: the last point is the descriptor."""
         keys = jax.random.split(key, params.shape[0])
         return jax.vmap(lambda g, k: self._episode(g, k)[2])(params, keys)
+
+    walls: np.ndarray = np.zeros((0, 4))  # wall segments (x1, y1, x2, y2) drawn by render
+    goal: tuple[float, float] | None = None
+
+    render_suffix = "svg"
+
+    def render_episode(self, run_data, theta, key, normalizer=None) -> tuple[float, bytes]:
+        """The episode `evaluate` runs for theta (D,) from `key`: (its fitness, an SVG of the
+        walls, the goal and the path) on the arena [-1, 1]^2."""
+        fit, _, path, _ = jax.jit(self._episode)(theta, jax.random.split(key, 1)[0])
+        path = np.asarray(path, np.float64)
+
+        def xy(x, y):
+            return f"{(x + 1) * 200:.2f},{(1 - y) * 200:.2f}"
+
+        lines = [f'<line x1="{(a + 1) * 200:.2f}" y1="{(1 - b) * 200:.2f}" '
+                 f'x2="{(c + 1) * 200:.2f}" y2="{(1 - d) * 200:.2f}" stroke="black" '
+                 f'stroke-width="3"/>' for a, b, c, d in np.asarray(self.walls)]
+        start = path[0]
+        goal = "" if self.goal is None else (
+            f'<circle cx="{(self.goal[0] + 1) * 200:.2f}" cy="{(1 - self.goal[1]) * 200:.2f}" '
+            f'r="8" fill="green"/>')
+        svg = ('<svg xmlns="http://www.w3.org/2000/svg" width="400" height="400" '
+               'viewBox="0 0 400 400"><rect width="400" height="400" fill="white" '
+               'stroke="black"/>' + "".join(lines) + goal +
+               f'<polyline fill="none" stroke="#1f77b4" stroke-width="2" points="'
+               f'{" ".join(xy(x, y) for x, y in path)}"/>'
+               f'<circle cx="{(start[0] + 1) * 200:.2f}" cy="{(1 - start[1]) * 200:.2f}" r="4" '
+               f'fill="#1f77b4"/></svg>')
+        return float(fit), svg.encode()
 
     def evaluate(self, run_data, params, key):
         keys = jax.random.split(key, params.shape[0])

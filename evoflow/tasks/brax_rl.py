@@ -30,6 +30,7 @@ class BraxLocomotion(PolicyTask):
     kinds = ("policy",)
     counts_env_steps = True
     policy_batch = ("obs_norm", "max_steps")
+    render_suffix = "html"
     SCHEMA = {
         "episode_length": Param(1000, "int", "step limit of an episode (gym's TimeLimit)",
                                 check="positive"),
@@ -88,6 +89,39 @@ class BraxLocomotion(PolicyTask):
         if normalize:
             extras["obs_moments"] = (steps, s1, s2)
         return Evaluation(fitness=ret, extras=extras)
+
+    def render_episode(self, run_data, theta, key, normalizer=None) -> tuple[float, bytes]:
+        """The episode `evaluate` runs for theta (D,) from `key` (on observations normalized
+        by `normalizer` = (mean, std) if given): (its return, brax's HTML viewer of it; the
+        page loads brax's viewer script from its CDN)."""
+        from brax.io import html
+
+        if self.cfg["resets"] == "deterministic":
+            key = jax.random.key(0)
+        else:
+            key = jax.random.split(key, 1)[0]
+        normalize = normalizer is not None
+        mean, std = ((jnp.asarray(normalizer[0], jnp.float32), jnp.asarray(normalizer[1],
+                      jnp.float32)) if normalize else (None, None))
+
+        @jax.jit
+        def run(theta, key):
+            def step(c, _):
+                state, alive, ret = c
+                x = normalized(state.obs, mean, std) if normalize else state.obs
+                nxt = self.env.step(state, self.policy.apply(theta, x))
+                return (nxt, alive & (nxt.done == 0), ret + jnp.where(alive, nxt.reward, 0.0)), \
+                    (nxt.pipeline_state, alive)
+
+            first = self.env.reset(key)
+            (_, _, ret), (states, alive) = jax.lax.scan(
+                step, (first, jnp.bool_(True), jnp.zeros((), first.obs.dtype)), None, self.T)
+            return ret, first.pipeline_state, states, alive
+
+        ret, first, states, alive = jax.device_get(run(jnp.asarray(theta), key))
+        n = int(np.sum(alive))
+        frames = [first] + [jax.tree_util.tree_map(lambda a: a[i], states) for i in range(n)]
+        return float(ret), html.render(self.env.sys, frames).encode()
 
     def init_box(self):
         return np.full(self.dim, -1.0), np.full(self.dim, 1.0)

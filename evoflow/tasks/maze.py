@@ -106,6 +106,8 @@ class DeceptiveMaze(PlanarEpisodeTask):
     }
     obs_dim, act_dim = N_RAYS + 4, 2
 
+    walls, goal = WALLS, GOAL
+
     def __init__(self, cfg):
         super().__init__(cfg)
         self.T = cfg["episode_length"]

@@ -53,9 +53,12 @@ def test_eval_rebuilds_the_genome_and_replays_the_test_mean_bitwise(ga_run):
                    ).stdout.strip().splitlines()[-1]
     other = json.loads(open(path).read())
     assert other["episodes"] == 2 and other["first_reset_seed"] == 123456789
-    path = evoflow("eval", ga_run).stdout.strip().splitlines()[-1]
+    path = evoflow("eval", ga_run, "--render").stdout.strip().splitlines()[-1]
     rec = json.loads(open(path).read())
     assert rec["mean_return"] == summary(ga_run)["test/mean_return"] and rec["episodes"] == 4
+    svg = (ga_run / rec["files"][0]).read_text()  # --render: the walls and episode 0's path
+    assert svg.startswith("<svg") and svg.count("<line") == 8 and svg.count(",") == 100  # T = 100 points
+    assert rec["render"]["return"] == pytest.approx(rec["returns"][0], rel=1e-5)
 
 
 def test_eval_refuses_a_bad_genome_a_bad_count_and_a_folder_that_is_no_run(ga_run, tmp_path):
@@ -249,6 +252,9 @@ def test_a_hopper_run_counts_the_steps_it_ran_and_eval_replays_its_normalizer(tm
     norm = json.loads((run / "best.json").read_text())["normalizer"]
     assert norm["count"] > 0 and len(norm["mean"]) == len(norm["std"]) == 11  # hopper obs
     assert all(v > 0 for v in norm["std"]) and norm["std"] != [1.0] * 11
-    rec = json.loads(open(evoflow("eval", run, timeout=900).stdout.strip().splitlines()[-1]
-                          ).read())
+    rec = json.loads(open(evoflow("eval", run, "--render", timeout=900).stdout.strip()
+                          .splitlines()[-1]).read())
     assert rec["mean_return"] == s["test/mean_return"] and rec["episodes"] == 2
+    # --render: brax's viewer of episode 0, the same episode (a scan, not the while loop)
+    assert "Brax visualizer" in (run / rec["files"][0]).read_text()
+    assert rec["render"]["return"] == pytest.approx(rec["returns"][0], rel=1e-4, abs=1e-3)

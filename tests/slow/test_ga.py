@@ -1,6 +1,7 @@
 """Deep GA acceptance runs (issue 20; `slow`): the default hopper run more than doubles its
 generation-0 best and improves over its run, and on the deceptive maze novelty search escapes the
-trap where the reward-driven GA does not, at equal evaluations."""
+trap where the reward-driven GA does not, at equal evaluations; LunarLander on two workers
+lands (test mean >= 200)."""
 
 from __future__ import annotations
 
@@ -40,3 +41,12 @@ def test_novelty_search_escapes_the_maze_trap_and_the_ga_does_not(tmp_path, algo
         assert sum(reached) >= 4, reached
     else:
         assert sum(reached) <= most, reached
+
+
+def test_lunar_lander_on_two_workers_lands_over_100_test_episodes(tmp_path):
+    """Acceptance 3: gymnasium on the host loop, a process pool of 2 workers."""
+    pytest.importorskip("gymnasium")
+    evoflow("run", "ga", "--env", "gym/LunarLander-v3", "--seed", "0", "--set", "workers=2",
+            "--out", tmp_path, "--quiet", timeout=3600)
+    s = summary(only_run(tmp_path))
+    assert s["test/episodes"] == 100 and s["test/mean_return"] >= 200, s

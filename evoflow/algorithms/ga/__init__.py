@@ -43,6 +43,8 @@ FAMILY = Family(
                    "run's test_episodes)"),
         EvalOption("--reset-seed", "int", "K", "first reset seed (default: the run's test "
                    "seeds); episode i resets from K + i"),
+        EvalOption("--render", "flag", "", "also draw episode 0 into evals/: an animated GIF "
+                   "(gym/), brax's HTML viewer (Brax robots), an SVG of the path (maze)"),
     ),
     evaluator="evoflow.algorithms.ga.evaluate",
     views=("evoflow.algorithms.ga.views:views",),

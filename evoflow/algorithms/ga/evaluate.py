@@ -3,7 +3,9 @@
 from another setting or network, or one failing its checksum, is refused), then replayed, on
 observations normalized by the elite's normalizer in `best.json` (Brax), for N
 episodes (default: the run's `test_episodes`) from reset seeds K, K+1, ... (default: the run's
-test seeds, so the mean equals summary.json's `test/mean_return` bitwise). The record holds
+test seeds, so the mean equals summary.json's `test/mean_return` bitwise); gym/ runs replay on
+the host in the run's `eval_chunk`s, as the run's test did. `--render` also draws episode 0 into
+`evals/` (the task's drawing: a GIF, brax's HTML viewer or an SVG) and records its return. The record holds
 `mean_return`, `std_return`, `episodes`, `first_reset_seed` and each episode's return.
 """
 
@@ -21,8 +23,11 @@ SEED_LIMIT = 2**32  # reset seeds are uint32
 
 
 def plan(run: RunDir, record: dict, opts: dict[str, Any]) -> dict[str, Any]:
-    if record["algo"] == "es":
-        return _plan_es(run, record, opts)
+    out = _plan_es(run, record, opts) if record["algo"] == "es" else _plan_ga(run, record, opts)
+    return {**out, "render": bool(opts.get("--render", False))}
+
+
+def _plan_ga(run: RunDir, record: dict, opts: dict[str, Any]) -> dict[str, Any]:
     path = run / GENOME_FILE
     if not path.is_file():
         raise RunStateError(f"{run.path}: no {GENOME_FILE} yet (it is written at the first "
@@ -76,9 +81,15 @@ def rollout(plan: Plan) -> dict:
                                   source=str(plan.run / GENOME_FILE))
         source = GENOME_FILE
 
-    @jax.jit
-    def evaluate(genotypes, key):
-        return task.evaluate(run_data, genotypes, key)
+    if getattr(task, "host_loop", False):  # gymnasium: the episodes the run's test ran
+        def evaluate(genotypes, seeds):
+            return task.episodes(np.asarray(genotypes, np.float32), np.asarray(seeds))
+
+        evaluate.host = True
+    else:
+        @jax.jit
+        def evaluate(genotypes, key):
+            return task.evaluate(run_data, genotypes, key)
 
     first, n = plan.args["first_reset_seed"], plan.args["episodes"]
     norm = plan.args["normalizer"]
@@ -90,4 +101,23 @@ def rollout(plan: Plan) -> dict:
             "returns": ret.tolist()}
     if "goal_reached" in ev:
         body["goal_reached"] = np.asarray(ev["goal_reached"]).tolist()
+    if plan.args["render"]:
+        body.update(_render(task, run_data, theta, first, norm))
     return body
+
+
+def _render(task, run_data, theta, first: int, norm) -> dict:
+    """Episode 0 drawn by the task: {"render": {episode, return}, "_files": {name: bytes}}."""
+    import jax
+    import numpy as np
+
+    suffix = getattr(task, "render_suffix", None)
+    if suffix is None:
+        raise UsageError(f"--render: {task.name or 'this env'} does not draw its episodes")
+    if getattr(task, "host_loop", False):
+        ret, data = task.render_episode(np.asarray(theta), first)
+    else:
+        ret, data = task.render_episode(run_data, theta, jax.random.key(first),
+                                        None if norm is None else (norm["mean"], norm["std"]))
+    return {"render": {"episode": 0, "reset_seed": first, "return": ret},
+            "_files": {f"episode0.{suffix}": data}}

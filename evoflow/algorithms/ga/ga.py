@@ -49,6 +49,13 @@ def replay_episodes(evaluate, theta, reset_seeds, normalizer=None) -> dict[str, 
     """One episode of the policy `theta` (D,) per reset seed, by `evaluate(genotypes, key)` (a
     run's task), on observations normalized by `normalizer` = (mean, std) if given:
     {"return": (E,), "goal_reached": (E,) where the task reports it}."""
+    if getattr(evaluate, "host", False):  # the host loop: seeds are the episodes' reset seeds
+        theta = np.asarray(theta, np.float32)
+        ev = evaluate(np.repeat(theta[None], len(reset_seeds), axis=0), reset_seeds)
+        out = {"return": np.asarray(ev.fitness)}
+        if "goal_reached" in ev.extras:
+            out["goal_reached"] = np.asarray(ev.extras["goal_reached"])
+        return out
     keys = jax.vmap(jax.random.key)(jnp.asarray(np.asarray(reset_seeds, np.uint32)))
 
     @jax.jit
@@ -126,6 +133,8 @@ class DeepGA(Strategy):
                              f"use dtype=float32")
         self._check()
         self.phases = 2 if self.k else 1
+        if task.host_loop:  # workers build children from the parents and (parent, seed, σ)
+            self.host_decoder = "evoflow.algorithms.ga.genome:host_children"
         self.generations = self._generation_bound()
         if self.generations is not None and self.generations > self.cap:
             raise UsageError(f"--set chain_capacity={self.cap}: the budget allows "
@@ -293,8 +302,23 @@ class DeepGA(Strategy):
             batch = batch.replace(max_steps=state.cutoff[None])
         return batch
 
+    def _payload(self, state: GAState, idx, reps: int) -> dict:
+        """The host loop's population: per individual (1, B) arrays a worker decodes with
+        `genome.host_children` from the generation's parents (host_broadcast)."""
+        elite = (idx == 0) & (state.generation > 0)
+        parent = jnp.where(state.generation == 0, -1, state.c_parent[idx])
+        sigma = jnp.where(elite, 0.0, state.sigma).astype(jnp.float32)
+        rep = lambda a: jnp.repeat(a, reps, axis=0)[None]  # noqa: E731
+        return {"parent": rep(parent), "seed": rep(state.c_seed[idx]), "sigma": rep(sigma)}
+
+    def host_broadcast(self, state: GAState, phase: int):
+        return int(state.generation), {"parents": np.asarray(state.parents, np.float32)}
+
     def ask(self, key, state: GAState, phase: int = 0):
+        host = self.host_decoder is not None
         if phase == 1:
+            if host:
+                return self._payload(state, state.candidates, self.e), state
             rows = self._rows(state, state.candidates)
             return self._policies(state, jnp.repeat(rows, self.e, axis=0)), state
         k_parent, k_seed = jax.random.split(key)
@@ -305,6 +329,8 @@ class DeepGA(Strategy):
             drawn = jax.random.randint(k_parent, (self.n,), 0, self.t, jnp.int32).at[0].set(0)
             par = jnp.where(state.generation == 0, -1, drawn)
         state = state.replace(c_parent=par, c_seed=seeds, sigma=self.sigma_at(state.generation))
+        if host:
+            return self._payload(state, jnp.arange(self.n), self.reps), state
         rows = self._rows(state, jnp.arange(self.n))
         return self._policies(state, jnp.repeat(rows, self.reps, axis=0)), state
 
@@ -420,7 +446,7 @@ class DeepGA(Strategy):
     def spec(self) -> dict:
         """The network a genome's parameters are for (its hash is in the genome header)."""
         t = self.task
-        return {"policy": "mlp", "obs_dim": t.obs_dim, "act_dim": t.act_dim,
+        return {"policy": t.policy_kind, "obs_dim": t.obs_dim, "act_dim": t.act_dim,
                 "hidden": list(t.policy_hidden), "dim": t.dim}
 
     @staticmethod

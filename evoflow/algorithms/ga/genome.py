@@ -23,6 +23,7 @@ that misses the checksum, each with a one-line error naming both sides.
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import json
 import struct
@@ -103,6 +104,31 @@ def children(parents, parent_index, seeds, sigmas):
     """Children (N, D) of cached parents (T, D): parents[parent_index] + σ · ε(seed), each row
     the same arithmetic as `mutate`, so a child's chain rebuilds it bitwise."""
     return jax.vmap(_mutate)(parents[parent_index], seeds, sigmas)
+
+
+@functools.lru_cache(maxsize=8)
+def _host_children_fn(init: Callable):
+    def build(parents, parent, seed, sigma):
+        fresh = jax.vmap(lambda s: init(jax.random.key(s), 1, jnp.float32)[0])(seed)
+        base = parents[jnp.maximum(parent, 0)]
+        mutated = jax.vmap(_mutate)(base, seed, sigma)
+        rows = jnp.where((sigma == 0)[:, None], base, mutated)  # an elite: the parent itself
+        return jnp.where((parent < 0)[:, None], fresh, rows)
+
+    return jax.jit(build)
+
+
+def host_children(task, payload: dict, broadcast: dict) -> np.ndarray:
+    """The host loop's decoder (a Strategy's `host_decoder`): parameters (P, D) of a chunk of
+    payloads {"parent" (P,) int32: a row of broadcast["parents"] (T, D), or -1 for a fresh
+    initialization from `seed`; "seed" (P,) uint32; "sigma" (P,) float32, 0 for an unmutated
+    copy}, with the arithmetic of `children` and `materialize`. Runs in the worker that
+    evaluates the chunk, which receives the parents once per generation."""
+    fn = _host_children_fn(task.sample_genotypes)
+    out = fn(jnp.asarray(broadcast["parents"], jnp.float32),
+             jnp.asarray(payload["parent"], jnp.int32), jnp.asarray(payload["seed"], jnp.uint32),
+             jnp.asarray(payload["sigma"], jnp.float32))
+    return np.asarray(out)
 
 
 def materialize(chain: Chain, init: Callable, dim: int) -> jax.Array:

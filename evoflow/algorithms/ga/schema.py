@@ -103,6 +103,37 @@ PRESETS["humanoid"]["gpu"] = {"pop_size": 12501, "truncation": 625, "sigma": 0.0
                               "env_steps": 2_000_000_000, "log_every": 1,
                               "checkpoint_every": 5}
 
+# gymnasium on the host loop (64x64 tanh MLP, argmax of logits for discrete actions, 100 test
+# episodes). Populations and re-evaluations fill whole `eval_chunk`s (a padded row costs an
+# episode). "gym/*" is the preset of an ID without its own.
+_GYM_TINY = {"pop_size": 16, "truncation": 4, "sigma": 0.05, "elite_candidates": 2,
+             "elite_episodes": 4, "iterations": 4, "eval_chunk": 8, "episode_length": 100,
+             "policy_hidden": [16, 16], "log_every": 1, "checkpoint_every": 2,
+             "test_episodes": 8}
+_GYM_DEFAULT = {"pop_size": 64, "truncation": 8, "sigma": 0.05, "elite_candidates": 4,
+                "elite_episodes": 8, "eval_chunk": 32, "iterations": 100, "log_every": 1,
+                "checkpoint_every": 10, "test_episodes": 100}
+PRESETS["gym/*"] = {"tiny": dict(_GYM_TINY), "default": dict(_GYM_DEFAULT)}
+PRESETS["gym/CartPole-v1"] = {"tiny": dict(_GYM_TINY),
+                              "default": {**_GYM_DEFAULT, "iterations": 25}}
+PRESETS["gym/LunarLander-v3"] = {"tiny": dict(_GYM_TINY),
+                                 "default": {**_GYM_DEFAULT, "pop_size": 128, "truncation": 16,
+                                             "sigma": 0.05, "episodes": 2, "eval_chunk": 64,
+                                             "elite_candidates": 8, "elite_episodes": 8,
+                                             "iterations": 150}}
+# Atari (Uber's network, 4,052,658 parameters): the paper's shape on a GPU (N 1,001, T 20,
+# σ 0.002, 10 candidates x 30 episodes, 5,000-step episodes, 1B frames = 250M agent steps at
+# frame skip 4); tiny: a CPU smoke run of the same network.
+PRESETS["gym/ALE/*"] = {
+    "tiny": {"pop_size": 4, "truncation": 2, "sigma": 0.002, "elite_candidates": 1,
+             "elite_episodes": 2, "iterations": 2, "eval_chunk": 2, "episode_length": 20,
+             "log_every": 1, "checkpoint_every": 1, "test_episodes": 2},
+    "gpu": {"pop_size": 1001, "truncation": 20, "sigma": 0.002, "elite_candidates": 10,
+            "elite_episodes": 30, "eval_chunk": 100, "episode_length": 5000,
+            "env_steps": 250_000_000, "log_every": 1, "checkpoint_every": 5,
+            "test_episodes": 100},
+}
+
 PRESETS_RS = {env: {name: {k: v for k, v in p.items() if k not in ("truncation", "sigma")}
                     for name, p in by.items()} for env, by in PRESETS.items()}
 
@@ -115,7 +146,7 @@ PRESETS_NS["deceptive_maze"]["default"]["archive_prob"] = 0.05
 
 # es: the same budgets as ga on each env (its presets' sizes, made even, without the GA's keys)
 _ES_KEYS = set(ES) | {"iterations", "env_steps", "evaluations", "log_every", "checkpoint_every",
-                      "episode_length", "policy_hidden"}
+                      "eval_chunk", "episode_length", "policy_hidden"}
 PRESETS_ES = {env: {name: {k: v for k, v in p.items() if k in _ES_KEYS}
                     for name, p in by.items()} for env, by in PRESETS.items()}
 for _by in PRESETS_ES.values():  # Open_ES samples antithetic pairs: an even population

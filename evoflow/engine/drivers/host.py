@@ -43,12 +43,18 @@ class HostEngine(DeviceEngine):
         self._ask, self._tell, self._observe_fn = ask, tell, jax.jit(observe)
         self._host_task_data = jax.tree_util.tree_map(np.asarray, self.task_data)
 
-    def _evaluate(self, pop: np.ndarray, it: int, phase: int) -> Evaluation:
+    def _evaluate(self, pop, it: int, phase: int, state) -> Evaluation:
+        """pop: parameters (M, B, D), or (a strategy with a `host_decoder`) payload arrays."""
         from evoflow.engine.hosteval import individual_seeds
 
-        m, b = pop.shape[:2]
+        pop = jax.tree_util.tree_map(np.asarray, pop)
+        m, b = jax.tree_util.tree_leaves(pop)[0].shape[:2]
         seeds = individual_seeds(self.seed, it, phase, m, b)
-        return self.host_evaluator.evaluate(self._host_task_data, pop, seeds)
+        version, broadcast = None, None
+        if self.s.host_decoder is not None:
+            version, broadcast = self.s.host_broadcast(state, phase)
+        return self.host_evaluator.evaluate(self._host_task_data, pop, seeds, broadcast,
+                                             version)
 
     def advance(self, state, it0: int, it1: int):
         if self._ask is None:
@@ -66,7 +72,7 @@ class HostEngine(DeviceEngine):
                 for phase in range(self.s.phases):
                     k_ask, k_eval, k_tell = jax.random.split(jax.random.fold_in(k, phase), 3)
                     pop, state = self._ask(k_ask, state, phase)
-                    ev = self._evaluate(np.asarray(pop), it, phase)
+                    ev = self._evaluate(pop, it, phase, state)
                     raw = np.asarray(ev.fitness)
                     bad = (~np.isfinite(raw)).reshape(raw.shape[0], -1).sum(1)
                     nf_it += int(bad[active].sum())
@@ -89,6 +95,22 @@ class HostEngine(DeviceEngine):
                    "snapshot": obs["snapshot"]}
             blocks.append(self._block(end, rec))
         return state, blocks
+
+    def _finalize(self, state) -> dict:
+        """The strategy's end-of-run episodes, on the host: `evaluate(genotypes (B, D), seeds
+        (B,))` runs one episode per row reset from its seed as given, in-process, in the run's
+        `eval_chunk`s (`Task.episodes`)."""
+        task = self.task
+
+        def evaluate(genotypes, seeds):
+            return task.episodes(np.asarray(genotypes, np.float32), np.asarray(seeds))
+
+        evaluate.host = True
+        out = self.s.finalize(jax.random.fold_in(self.k_iter, 2**31 - 1), state, evaluate)
+        if not out:
+            return {}
+        self.recorder.write_files(out)
+        return out.get("summary", {})
 
     def close(self) -> None:
         self.host_evaluator.close()
