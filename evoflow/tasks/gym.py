@@ -54,6 +54,7 @@ def check_env(env: str) -> None:
         try:
             import ale_py
 
+            ale_py.ALEInterface.setLoggerMode(ale_py.LoggerMode.Error)  # no banner per game
             gym.register_envs(ale_py)
         except (ImportError, AttributeError):
             raise UsageError(f"env {env!r}: Atari needs ale-py: install the gym extra: "
