@@ -73,6 +73,16 @@ def test_workers_and_ray_equal_the_in_process_run(tmp_path):
         assert (runs[name] / "best.genome").read_bytes() == (base / "best.genome").read_bytes()
 
 
+@pytest.mark.parametrize("algo", ["random_search", "es"])
+def test_the_family_s_other_algorithms_run_on_the_host_loop(tmp_path, algo):
+    evoflow("run", algo, *CARTPOLE, "--set", "workers=2", "--out", tmp_path, "--quiet")
+    run = only_run(tmp_path)
+    s = summary(run)
+    assert s["test/episodes"] == 8 and 0 < s["test/mean_return"] <= 100
+    rec = json.loads(open(evoflow("eval", run).stdout.strip().splitlines()[-1]).read())
+    assert rec["mean_return"] == s["test/mean_return"]
+
+
 def test_sigkill_then_resume_equals_an_uninterrupted_run(tmp_path):
     args = ["ga", *CARTPOLE, "--set", "iterations=40", "--set", "checkpoint_every=4",
             "--set", "pop_size=8", "--set", "truncation=2", "--set", "episode_length=40"]
