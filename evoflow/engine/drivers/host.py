@@ -99,8 +99,11 @@ class HostEngine(DeviceEngine):
     def _finalize(self, state) -> dict:
         """The strategy's end-of-run episodes, on the host: `evaluate(genotypes (B, D), seeds
         (B,))` runs one episode per row reset from its seed as given, in-process, in the run's
-        `eval_chunk`s (`Task.episodes`)."""
+        `eval_chunk`s (`Task.episodes`). A JAX task evaluated on the host (`evaluator=numpy`)
+        keeps the device driver's jitted `evaluate`."""
         task = self.task
+        if not getattr(task, "host_loop", False):
+            return super()._finalize(state)
 
         def evaluate(genotypes, seeds):
             return task.episodes(np.asarray(genotypes, np.float32), np.asarray(seeds))
